@@ -1,0 +1,302 @@
+"""Batches (lots) and the records that link them.
+
+A batch is an amount of one material at one place in one party's custody. It is never
+edited: it is created (extracted, collected, produced, split off, merged), partly or
+wholly consumed, split, sold, shipped, received, quarantined and released.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from lodestone.domain.refusals import Conflict, Forbidden, RuleBroken
+from lodestone.domain.values import ZERO, Material
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    CONSUMED = "consumed"
+    IN_TRANSIT = "in_transit"  # exported, not yet received by the consignee
+    QUARANTINED = "quarantined"
+
+
+class Batch(Aggregate):
+    class Created(Aggregate.Created):
+        """What every way of bringing a batch into being records."""
+
+        lot_code: str
+        actor_id: UUID
+        actor_code: str
+        facility_id: UUID
+        material: str
+        mass_kg: Decimal
+        composition: dict[str, Decimal]
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.lot_code = self.lot_code
+            batch.reference = f"{self.actor_code}/{self.lot_code}"
+            batch.reporter_id = self.actor_id
+            batch.custodian_id = self.actor_id
+            batch.facility_id = self.facility_id
+            batch.material = Material(self.material)
+            batch.initial_kg = self.mass_kg
+            batch.remaining_kg = self.mass_kg
+            batch.composition = dict(self.composition)
+            batch.status = Status.ACTIVE
+            batch.created_at = self.occurred_at
+            batch.parents = []
+            batch.origin = None
+            batch.export = None
+            batch.quarantine = None
+
+    class OreExtracted(Created):
+        quota_id: UUID
+        country: str
+        reo_kg: Decimal
+
+        def apply(self, batch: Batch) -> None:
+            super().apply(batch)
+            batch.origin = {
+                "kind": "mined",
+                "facility_id": self.facility_id,
+                "licence_id": self.quota_id,
+                "country": self.country,
+            }
+
+    class ScrapCollected(Created):
+        """End-of-life magnets or swarf from outside the ledger entering as recycled feed."""
+
+        country: str
+        source: str
+
+        def apply(self, batch: Batch) -> None:
+            super().apply(batch)
+            batch.origin = {
+                "kind": "recycled",
+                "facility_id": self.facility_id,
+                "licence_id": None,
+                "country": self.country,
+                "source": self.source,
+            }
+
+    class Produced(Created):
+        """An output of a transformation; ``inputs`` are what the whole step took."""
+
+        transformation_id: UUID
+        process: str
+        inputs: list[dict[str, Any]]
+
+        def apply(self, batch: Batch) -> None:
+            super().apply(batch)
+            batch.parents = [dict(i) for i in self.inputs]
+
+    class SplitOff(Created):
+        parent_id: UUID
+
+        def apply(self, batch: Batch) -> None:
+            super().apply(batch)
+            batch.parents = [{"batch_id": self.parent_id, "kg": self.mass_kg}]
+
+    class BatchesMerged(Created):
+        inputs: list[dict[str, Any]]
+
+        def apply(self, batch: Batch) -> None:
+            super().apply(batch)
+            batch.parents = [dict(i) for i in self.inputs]
+
+    class Consumed(Aggregate.Event):
+        """Mass taken by a transformation or a merge."""
+
+        kg: Decimal
+        cause: str  # transformation | merge
+        into_id: UUID
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.take(self.kg)
+
+    class BatchSplit(Aggregate.Event):
+        parts: list[dict[str, Any]]  # batch_id, lot_code, kg
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.take(sum((p["kg"] for p in self.parts), ZERO))
+
+    class CustodyTransferred(Aggregate.Event):
+        """A sale: the 2025 rules ask exactly for buyer (client) and volume."""
+
+        seller_id: UUID
+        buyer_id: UUID
+        volume_kg: Decimal
+        contract: str
+        price: Decimal | None
+        currency: str
+        to_facility_id: UUID
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.custodian_id = self.buyer_id
+            batch.facility_id = self.to_facility_id
+
+    class ShipmentExported(Aggregate.Event):
+        licence_id: UUID
+        exporter_id: UUID
+        destination_country: str
+        consignee_id: UUID
+        end_user: str
+        customs_code: str
+        kg: Decimal
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.status = Status.IN_TRANSIT
+            batch.export = {
+                "licence_id": self.licence_id,
+                "exporter_id": self.exporter_id,
+                "consignee_id": self.consignee_id,
+                "destination_country": self.destination_country,
+                "kg": self.kg,
+            }
+
+    class ShipmentReceived(Aggregate.Event):
+        receiver_id: UUID
+        facility_id: UUID
+        received_kg: Decimal
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.status = Status.ACTIVE
+            batch.custodian_id = self.receiver_id
+            batch.facility_id = self.facility_id
+            batch.remaining_kg = self.received_kg
+            batch.export = None
+
+    class BatchQuarantined(Aggregate.Event):
+        reason: str
+        by_role: str
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.quarantine = {
+                "reason": self.reason,
+                "by_role": self.by_role,
+                "previous_status": batch.status.value,
+            }
+            batch.status = Status.QUARANTINED
+
+    class BatchReleased(Aggregate.Event):
+        reason: str
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            assert batch.quarantine is not None  # released only from quarantine (checked)
+            batch.status = Status(batch.quarantine["previous_status"])
+            batch.quarantine = None
+
+    lot_code: str
+    reference: str  # ACTOR/LOT, how every party can name it
+    reporter_id: UUID
+    custodian_id: UUID
+    facility_id: UUID
+    material: Material
+    initial_kg: Decimal
+    remaining_kg: Decimal
+    composition: dict[str, Decimal]
+    status: Status
+    created_at: datetime
+    parents: list[dict[str, Any]]
+    origin: dict[str, Any] | None
+    export: dict[str, Any] | None
+    quarantine: dict[str, Any] | None
+
+    def __init__(self) -> None:
+        pass
+
+    def take(self, kg: Decimal) -> None:
+        """State change only (runs on every reload); the checks are in ``check_take``."""
+        self.remaining_kg -= kg
+        if self.remaining_kg == ZERO:
+            self.status = Status.CONSUMED
+
+    # --- checks: every one raises a Refusal naming ``field`` ---------------------------
+
+    def check_movable(self, field: str) -> None:
+        """Nothing moves a consumed, shipped or quarantined batch."""
+        if self.status is not Status.ACTIVE:
+            why = {
+                Status.CONSUMED: "has been wholly consumed",
+                Status.IN_TRANSIT: "is in transit on an export shipment",
+                Status.QUARANTINED: "is quarantined",
+            }[self.status]
+            raise Conflict(field, f"batch-{self.status.value}", f"batch {self.lot_code} {why}")
+
+    def check_custodian(self, actor: UUID, field: str) -> None:
+        if self.custodian_id != actor:
+            raise Forbidden(
+                field, "custody", f"batch {self.lot_code} is in the custody of another actor"
+            )
+
+    def check_take(self, kg: Decimal, field: str) -> None:
+        if kg > self.remaining_kg:
+            raise RuleBroken(
+                field,
+                "mass-available",
+                f"cannot take {kg} kg from batch {self.lot_code}: only {self.remaining_kg} kg remain",
+            )
+
+    def check_not_before_creation(self, at: datetime, field: str) -> None:
+        if at < self.created_at:
+            raise RuleBroken(
+                field,
+                "chronology",
+                f"{at.isoformat()} is before batch {self.lot_code} came into being "
+                f"({self.created_at.isoformat()})",
+            )
+
+
+class Transformation(Aggregate):
+    """The whole record of one processing step: inputs taken, outputs made, untraced
+    material declared, the tolerance claimed and any quota drawn."""
+
+    class BatchTransformed(Aggregate.Created):
+        actor_id: UUID
+        facility_id: UUID
+        process: str
+        reference: str
+        inputs: list[dict[str, Any]]  # batch_id, kg
+        outputs: list[dict[str, Any]]  # batch_id, lot_code, material, kg, composition
+        untraced_inputs: list[dict[str, Any]]  # name, kg, composition
+        tolerance: Decimal
+        quota_id: UUID | None
+        quota_drawn_kg: Decimal
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, record: Transformation) -> None:
+            record.process = self.process
+            record.facility_id = self.facility_id
+            record.inputs = self.inputs
+            record.outputs = self.outputs
+
+    process: str
+    facility_id: UUID
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+    def __init__(self) -> None:
+        pass

@@ -1,0 +1,685 @@
+"""The steps of the chain: each checks every invariant first, then records its events.
+
+These are the domain's commands across aggregates. They receive loaded aggregates and
+return the new ones; the ledger loads, calls one of these and saves everything touched
+in one transaction. Nothing here reads or writes storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from lodestone.domain import ids
+from lodestone.domain.access import Principal, Role
+from lodestone.domain.actors import Actor, Facility, country
+from lodestone.domain.batches import Batch, Status, Transformation
+from lodestone.domain.licences import Licence, LicenceKind
+from lodestone.domain.refusals import Conflict, Forbidden, InvalidInput, RuleBroken
+from lodestone.domain.values import (
+    CUSTOMS_HEADINGS,
+    EXACT,
+    MAX_TOLERANCE,
+    ONE,
+    PROCESS_RULES,
+    RARE_EARTHS,
+    ZERO,
+    FacilityKind,
+    Material,
+    Process,
+    blend,
+    composition,
+    fraction,
+    mass,
+    reo_kg,
+)
+
+#: Reports may be stamped a little ahead of the server clock, never a day ahead.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Who reports, for which actor, when the step happened and the server's now."""
+
+    principal: Principal
+    actor: Actor
+    occurred_at: datetime
+    now: datetime
+
+    def __post_init__(self) -> None:
+        self.principal.acts_for(self.actor.id, "actor", f"actor {self.actor.code}")
+        if self.occurred_at.tzinfo is None:
+            raise InvalidInput("occurred_at", "timezone", "give a time zone (e.g. Z or +08:00)")
+        if self.occurred_at > self.now + CLOCK_SKEW:
+            raise InvalidInput(
+                "occurred_at", "not-in-future", f"{self.occurred_at.isoformat()} is in the future"
+            )
+
+    @property
+    def by(self) -> str:
+        return self.principal.id
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    lot_code: str
+    material: str
+    mass_kg: object
+    composition: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class UntracedInput:
+    name: str
+    mass_kg: object
+    composition: Mapping[str, object] = field(default_factory=dict)
+
+
+def lot_code(code: str, field: str) -> str:
+    if not ids.CODE.match(code or ""):
+        raise InvalidInput(
+            field, "lot-code", "1-64 letters, digits or . _ : - and starting with a letter or digit"
+        )
+    return code
+
+
+def _own_facility(step: Step, facility: Facility, field: str) -> None:
+    if facility.owner_id != step.actor.id:
+        raise Forbidden(
+            field, "facility-owner", f"facility {facility.code} belongs to another actor"
+        )
+
+
+def _new_batch(step: Step, event_class: type[Batch.Created], code: str, **facts: Any) -> Batch:
+    """The batch id is the uuid5 of the reporter's lot code: a second batch under the
+    same code collides in the store instead of shadowing the first."""
+    return Batch._create(
+        event_class,
+        id=ids.batch_id(step.actor.id, code),
+        lot_code=code,
+        actor_id=step.actor.id,
+        actor_code=step.actor.code,
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
+        **facts,
+    )
+
+
+def extract_ore(
+    step: Step,
+    facility: Facility,
+    quota: Licence,
+    code: str,
+    mass_kg: object,
+    comp: Mapping[str, object],
+) -> Batch:
+    """Ore leaves a mine under a mining quota, which its REO content draws down."""
+    _own_facility(step, facility, "facility")
+    if facility.kind is not FacilityKind.MINE:
+        raise RuleBroken(
+            "facility", "facility-kind", f"ore is extracted at a mine, not a {facility.kind.value}"
+        )
+    kg = mass(mass_kg, "mass_kg")
+    shares = composition(comp, "composition")
+    if not any(e in RARE_EARTHS for e in shares):
+        raise InvalidInput(
+            "composition", "rare-earth-content", "ore must declare its rare-earth content"
+        )
+    reo = reo_kg(kg, shares)
+    quota.check_draw(LicenceKind.MINING_QUOTA, step.actor.id, reo, step.occurred_at, "quota")
+    batch = _new_batch(
+        step,
+        Batch.OreExtracted,
+        lot_code(code, "lot_code"),
+        facility_id=facility.id,
+        material=Material.ORE.value,
+        mass_kg=kg,
+        composition=shares,
+        quota_id=quota.id,
+        country=facility.country,
+        reo_kg=reo,
+    )
+    quota.draw(reo, batch.id, "extraction", step.by, step.occurred_at)
+    return batch
+
+
+def collect_scrap(
+    step: Step,
+    facility: Facility,
+    code: str,
+    mass_kg: object,
+    comp: Mapping[str, object],
+    source: str,
+) -> Batch:
+    """Recycled feed from outside the ledger (end-of-life magnets, old swarf): a
+    legitimate origin of its own, traceable as such."""
+    _own_facility(step, facility, "facility")
+    if facility.kind not in PROCESS_RULES[Process.RECYCLING].facilities | {FacilityKind.WAREHOUSE}:
+        raise RuleBroken(
+            "facility",
+            "facility-kind",
+            f"scrap is collected at a recycling-capable plant, not a {facility.kind.value}",
+        )
+    if not source.strip():
+        raise InvalidInput("source", "required", "say where the scrap comes from")
+    return _new_batch(
+        step,
+        Batch.ScrapCollected,
+        lot_code(code, "lot_code"),
+        facility_id=facility.id,
+        material=Material.SCRAP.value,
+        mass_kg=mass(mass_kg, "mass_kg"),
+        composition=composition(comp, "composition"),
+        country=facility.country,
+        source=source.strip(),
+    )
+
+
+def _check_input(step: Step, batch: Batch, kg: Decimal, field: str) -> None:
+    batch.check_custodian(step.actor.id, f"{field}.batch")
+    batch.check_movable(f"{field}.batch")
+    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    batch.check_take(kg, f"{field}.mass_kg")
+
+
+def transform(
+    step: Step,
+    facility: Facility,
+    process_name: str,
+    reference: str,
+    inputs: Sequence[tuple[Batch, object]],
+    outputs: Sequence[OutputSpec],
+    untraced: Sequence[UntracedInput] = (),
+    tolerance: object | None = None,
+    quota: Licence | None = None,
+) -> list[Transformation | Batch | Licence]:
+    """Inputs become outputs. Per element, and in total, what comes out may not exceed
+    what went in (traced inputs plus declared untraced ones) beyond the tolerance."""
+    try:
+        process = Process(process_name)
+    except ValueError:
+        raise InvalidInput(
+            "process",
+            "process",
+            f"{process_name!r} is not one of {', '.join(p.value for p in Process)}",
+        ) from None
+    rule = PROCESS_RULES[process]
+    _own_facility(step, facility, "facility")
+    if facility.kind not in rule.facilities:
+        raise RuleBroken(
+            "facility", "facility-kind", f"{process.value} does not run at a {facility.kind.value}"
+        )
+    if not inputs:
+        raise InvalidInput("inputs", "required", "a transformation takes at least one batch")
+    if not outputs:
+        raise InvalidInput("outputs", "required", "a transformation makes at least one batch")
+    tol = rule.default_tolerance if tolerance is None else fraction(tolerance, "tolerance")
+    if tol > MAX_TOLERANCE:
+        raise InvalidInput(
+            "tolerance", "tolerance-bounded", f"at most {MAX_TOLERANCE} (2 %) may be declared"
+        )
+
+    taken: list[tuple[Batch, Decimal]] = []
+    seen: set[UUID] = set()
+    for n, (batch, kg_) in enumerate(inputs):
+        where = f"inputs[{n}]"
+        if batch.id in seen:
+            raise InvalidInput(f"{where}.batch", "distinct-inputs", "the same batch is named twice")
+        seen.add(batch.id)
+        kg = mass(kg_, f"{where}.mass_kg")
+        _check_input(step, batch, kg, where)
+        if batch.facility_id != facility.id:
+            raise RuleBroken(
+                f"{where}.batch",
+                "co-located",
+                f"batch {batch.lot_code} is not at facility {facility.code}",
+            )
+        if batch.material not in rule.inputs:
+            raise RuleBroken(
+                f"{where}.batch",
+                "process-input",
+                f"{process.value} does not take {batch.material.value}",
+            )
+        taken.append((batch, kg))
+
+    made: list[tuple[str, Material, Decimal, dict[str, Decimal]]] = []
+    codes: set[str] = set()
+    for n, out in enumerate(outputs):
+        where = f"outputs[{n}]"
+        code = lot_code(out.lot_code, f"{where}.lot_code")
+        if code in codes:
+            raise InvalidInput(
+                f"{where}.lot_code", "distinct-outputs", f"lot code {code} is named twice"
+            )
+        codes.add(code)
+        if ids.batch_id(step.actor.id, code) in seen:
+            # An output that is also an input would make the genealogy a cycle.
+            raise RuleBroken(f"{where}.lot_code", "acyclic", f"lot {code} is an input of this step")
+        try:
+            material = Material(out.material)
+        except ValueError:
+            raise InvalidInput(
+                f"{where}.material", "material", f"{out.material!r} is not a material"
+            ) from None
+        if material not in rule.outputs:
+            raise RuleBroken(
+                f"{where}.material",
+                "process-output",
+                f"{process.value} does not make {material.value}",
+            )
+        made.append(
+            (
+                code,
+                material,
+                mass(out.mass_kg, f"{where}.mass_kg"),
+                composition(out.composition, f"{where}.composition"),
+            )
+        )
+
+    extra: list[tuple[str, Decimal, dict[str, Decimal]]] = []
+    for n, item in enumerate(untraced):
+        where = f"untraced_inputs[{n}]"
+        if not item.name.strip():
+            raise InvalidInput(
+                f"{where}.name", "required", "name the untraced material (e.g. iron)"
+            )
+        comp = composition(item.composition, f"{where}.composition") if item.composition else {}
+        rare = sorted(e for e in comp if e in RARE_EARTHS)
+        if rare:
+            raise RuleBroken(
+                f"{where}.composition",
+                "rare-earths-traced",
+                f"{', '.join(rare)} must enter through a traced batch, not an untraced input",
+            )
+        extra.append((item.name.strip(), mass(item.mass_kg, f"{where}.mass_kg"), comp))
+
+    check_mass_balance(
+        [(kg, b.composition) for b, kg in taken] + [(kg, c) for _, kg, c in extra],
+        [(kg, c) for _, _, kg, c in made],
+        tol,
+    )
+
+    drawn = ZERO
+    if process is Process.SEPARATION:
+        if quota is None:
+            raise InvalidInput("quota", "required", "separation draws on a separation quota")
+        drawn = sum((reo_kg(kg, c) for _, _, kg, c in made), ZERO)
+        quota.check_draw(
+            LicenceKind.SEPARATION_QUOTA, step.actor.id, drawn, step.occurred_at, "quota"
+        )
+    elif quota is not None:
+        raise InvalidInput("quota", "quota-not-drawn", f"{process.value} draws on no quota")
+
+    record_id = ids.transformation_id(step.actor.id, reference)
+    input_facts = [{"batch_id": b.id, "kg": kg} for b, kg in taken]
+    changed: list[Transformation | Batch | Licence] = []
+    outputs_facts = []
+    for code, material, kg, comp in made:
+        batch = _new_batch(
+            step,
+            Batch.Produced,
+            code,
+            facility_id=facility.id,
+            material=material.value,
+            mass_kg=kg,
+            composition=comp,
+            transformation_id=record_id,
+            process=process.value,
+            inputs=input_facts,
+        )
+        outputs_facts.append(
+            {
+                "batch_id": batch.id,
+                "lot_code": code,
+                "material": material.value,
+                "kg": kg,
+                "composition": comp,
+            }
+        )
+        changed.append(batch)
+    record = Transformation._create(
+        Transformation.BatchTransformed,
+        id=record_id,
+        actor_id=step.actor.id,
+        facility_id=facility.id,
+        process=process.value,
+        reference=reference,
+        inputs=input_facts,
+        outputs=outputs_facts,
+        untraced_inputs=[{"name": n, "kg": kg, "composition": c} for n, kg, c in extra],
+        tolerance=tol,
+        quota_id=quota.id if quota else None,
+        quota_drawn_kg=drawn,
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
+    )
+    for batch, kg in taken:
+        batch.trigger_event(
+            Batch.Consumed,
+            kg=kg,
+            cause="transformation",
+            into_id=record_id,
+            reported_by=step.by,
+            occurred_at=step.occurred_at,
+        )
+        changed.append(batch)
+    if quota is not None:
+        quota.draw(drawn, record_id, "separation", step.by, step.occurred_at)
+        changed.append(quota)
+    return [record, *changed]
+
+
+def check_mass_balance(
+    inputs: Sequence[tuple[Decimal, Mapping[str, Decimal]]],
+    outputs: Sequence[tuple[Decimal, Mapping[str, Decimal]]],
+    tolerance: Decimal,
+) -> None:
+    """Per element and in total: out <= in * (1 + tolerance). A surplus is the first
+    sign of undeclared (e.g. illegally mined) material entering the chain."""
+    allowance = ONE + tolerance
+    total_in = sum((kg for kg, _ in inputs), ZERO)
+    total_out = sum((kg for kg, _ in outputs), ZERO)
+    if total_out > EXACT.multiply(total_in, allowance):
+        raise RuleBroken(
+            "outputs",
+            "mass-balance",
+            f"outputs weigh {total_out} kg, more than the {total_in} kg of inputs "
+            f"plus the {tolerance * 100} % tolerance",
+        )
+    element_in: dict[str, Decimal] = {}
+    for kg, comp in inputs:
+        for element, share in comp.items():
+            element_in[element] = EXACT.add(
+                element_in.get(element, ZERO), EXACT.multiply(kg, share)
+            )
+    element_out: dict[str, Decimal] = {}
+    for kg, comp in outputs:
+        for element, share in comp.items():
+            element_out[element] = EXACT.add(
+                element_out.get(element, ZERO), EXACT.multiply(kg, share)
+            )
+    for element in sorted(element_out):
+        limit = EXACT.multiply(element_in.get(element, ZERO), allowance)
+        if element_out[element] > limit:
+            had = element_in.get(element, ZERO)
+            raise RuleBroken(
+                f"outputs.composition.{element}",
+                "mass-balance",
+                f"outputs carry {element_out[element].normalize():f} kg {element}, more than the "
+                f"{had.normalize():f} kg in the inputs plus the {(tolerance * 100).normalize():f} % tolerance",
+            )
+
+
+def split(step: Step, batch: Batch, parts: Sequence[tuple[str, object]]) -> list[Batch]:
+    """One batch becomes several; what is not split off stays with the parent."""
+    if not parts:
+        raise InvalidInput("parts", "required", "a split makes at least one part")
+    batch.check_custodian(step.actor.id, "batch")
+    batch.check_movable("batch")
+    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    checked: list[tuple[str, Decimal]] = []
+    codes: set[str] = set()
+    for n, (code, kg) in enumerate(parts):
+        code = lot_code(code, f"parts[{n}].lot_code")
+        if code in codes or ids.batch_id(step.actor.id, code) == batch.id:
+            raise InvalidInput(
+                f"parts[{n}].lot_code", "distinct-outputs", f"lot code {code} is already used here"
+            )
+        codes.add(code)
+        checked.append((code, mass(kg, f"parts[{n}].mass_kg")))
+    batch.check_take(sum((kg for _, kg in checked), ZERO), "parts")
+    changed: list[Batch] = []
+    facts = []
+    for code, kg in checked:
+        child = _new_batch(
+            step,
+            Batch.SplitOff,
+            code,
+            facility_id=batch.facility_id,
+            material=batch.material.value,
+            mass_kg=kg,
+            composition=batch.composition,
+            parent_id=batch.id,
+        )
+        facts.append({"batch_id": child.id, "lot_code": code, "kg": kg})
+        changed.append(child)
+    batch.trigger_event(
+        Batch.BatchSplit, parts=facts, reported_by=step.by, occurred_at=step.occurred_at
+    )
+    return [batch, *changed]
+
+
+def merge(step: Step, code: str, inputs: Sequence[tuple[Batch, object]]) -> list[Batch]:
+    """Several batches of one material at one place become one; its composition is the
+    mass-weighted blend (rounded down, so no element mass appears from nowhere)."""
+    if len(inputs) < 2:
+        raise InvalidInput("inputs", "merge-arity", "a merge takes at least two batches")
+    code = lot_code(code, "lot_code")
+    taken: list[tuple[Batch, Decimal]] = []
+    seen: set[UUID] = set()
+    for n, (batch, kg_) in enumerate(inputs):
+        where = f"inputs[{n}]"
+        if batch.id in seen:
+            raise InvalidInput(f"{where}.batch", "distinct-inputs", "the same batch is named twice")
+        seen.add(batch.id)
+        kg = mass(kg_, f"{where}.mass_kg")
+        _check_input(step, batch, kg, where)
+        first = taken[0][0] if taken else batch
+        if batch.material is not first.material:
+            raise RuleBroken(
+                f"{where}.batch",
+                "same-material",
+                f"cannot merge {batch.material.value} into {first.material.value}",
+            )
+        if batch.facility_id != first.facility_id:
+            raise RuleBroken(
+                f"{where}.batch", "co-located", "merged batches must be at one facility"
+            )
+        taken.append((batch, kg))
+    if ids.batch_id(step.actor.id, code) in seen:
+        raise RuleBroken("lot_code", "acyclic", f"lot {code} is an input of this merge")
+    total = sum((kg for _, kg in taken), ZERO)
+    merged = _new_batch(
+        step,
+        Batch.BatchesMerged,
+        code,
+        facility_id=taken[0][0].facility_id,
+        material=taken[0][0].material.value,
+        mass_kg=total,
+        composition=blend((kg, b.composition) for b, kg in taken),
+        inputs=[{"batch_id": b.id, "kg": kg} for b, kg in taken],
+    )
+    for batch, kg in taken:
+        batch.trigger_event(
+            Batch.Consumed,
+            kg=kg,
+            cause="merge",
+            into_id=merged.id,
+            reported_by=step.by,
+            occurred_at=step.occurred_at,
+        )
+    return [merged, *(b for b, _ in taken)]
+
+
+def transfer_custody(
+    step: Step,
+    batch: Batch,
+    buyer: Actor,
+    contract: str,
+    to_facility: Facility | None,
+    price: object | None = None,
+    currency: str = "",
+) -> Batch:
+    """A sale: the whole batch changes hands (split first to sell part of it)."""
+    batch.check_custodian(step.actor.id, "batch")
+    batch.check_movable("batch")
+    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    if buyer.id == step.actor.id:
+        raise RuleBroken("buyer", "distinct-parties", "a batch cannot be sold to its holder")
+    if not contract.strip():
+        raise InvalidInput("contract", "required", "a sale names its contract reference")
+    destination = batch.facility_id
+    if to_facility is not None:
+        if to_facility.owner_id != buyer.id and to_facility.kind not in (
+            FacilityKind.WAREHOUSE,
+            FacilityKind.PORT,
+        ):
+            raise RuleBroken(
+                "to_facility",
+                "facility-owner",
+                f"facility {to_facility.code} is neither the buyer's nor a warehouse or port",
+            )
+        destination = to_facility.id
+    checked_price = None
+    if price is not None:
+        checked_price = mass(price, "price", allow_zero=True)  # same exactness rules as masses
+        if len(currency) != 3 or not currency.isalpha():
+            raise InvalidInput("currency", "iso-4217", "give the price's ISO 4217 currency code")
+    batch.trigger_event(
+        Batch.CustodyTransferred,
+        seller_id=step.actor.id,
+        buyer_id=buyer.id,
+        volume_kg=batch.remaining_kg,
+        contract=contract.strip(),
+        price=checked_price,
+        currency=currency.upper(),
+        to_facility_id=destination,
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
+    )
+    return batch
+
+
+def export_shipment(
+    step: Step,
+    batch: Batch,
+    licence: Licence,
+    consignee: Actor,
+    destination_country: str,
+    end_user: str,
+    customs_code: str,
+) -> list[Batch | Licence]:
+    """Goods leave the country under an export licence, which the shipment draws down."""
+    batch.check_custodian(step.actor.id, "batch")
+    batch.check_movable("batch")
+    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    destination = country(destination_country, "destination_country")
+    if consignee.country != destination:
+        raise RuleBroken(
+            "destination_country",
+            "consignee-country",
+            f"consignee {consignee.code} is registered in {consignee.country}, not {destination}",
+        )
+    code = customs_code.strip()
+    if not code.startswith(CUSTOMS_HEADINGS[batch.material]):
+        raise RuleBroken(
+            "customs_code",
+            "customs-heading",
+            f"{code!r} is not a heading for {batch.material.value} "
+            f"({', '.join(CUSTOMS_HEADINGS[batch.material])})",
+        )
+    licence.check_draw(
+        LicenceKind.EXPORT_LICENCE, step.actor.id, batch.remaining_kg, step.occurred_at, "licence"
+    )
+    licence.check_export(
+        material=batch.material,
+        composition=batch.composition,
+        customs_code=code,
+        destination_country=destination,
+        consignee_id=consignee.id,
+        end_user=end_user,
+    )
+    kg = batch.remaining_kg
+    batch.trigger_event(
+        Batch.ShipmentExported,
+        licence_id=licence.id,
+        exporter_id=step.actor.id,
+        destination_country=destination,
+        consignee_id=consignee.id,
+        end_user=end_user.strip(),
+        customs_code=code,
+        kg=kg,
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
+    )
+    licence.draw(kg, batch.id, "export", step.by, step.occurred_at)
+    return [batch, licence]
+
+
+def receive_shipment(
+    step: Step, batch: Batch, facility: Facility, received_kg: object | None
+) -> Batch:
+    """The consignee takes delivery; a shortfall in transit is recorded, a surplus refused."""
+    if batch.status is not Status.IN_TRANSIT or batch.export is None:
+        raise Conflict(
+            "batch", "not-in-transit", f"batch {batch.lot_code} is not on an export shipment"
+        )
+    if batch.export["consignee_id"] != step.actor.id:
+        raise Forbidden(
+            "batch", "consignee", f"batch {batch.lot_code} is consigned to another actor"
+        )
+    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    _own_facility(step, facility, "facility")
+    shipped: Decimal = batch.export["kg"]
+    kg = shipped if received_kg is None else mass(received_kg, "received_kg")
+    if kg > shipped:
+        raise RuleBroken(
+            "received_kg", "mass-available", f"{kg} kg received but only {shipped} kg were shipped"
+        )
+    batch.trigger_event(
+        Batch.ShipmentReceived,
+        receiver_id=step.actor.id,
+        facility_id=facility.id,
+        received_kg=kg,
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
+    )
+    return batch
+
+
+def quarantine(principal: Principal, batch: Batch, reason: str, at: datetime) -> Batch:
+    """Holds a batch: its custodian, a regulator or an admin may."""
+    if principal.role is Role.OPERATOR:
+        batch.check_custodian(principal.actor, "batch")  # type: ignore[arg-type]
+    else:
+        principal.require(Role.REGULATOR, Role.ADMIN, field="batch")
+    if batch.status is Status.QUARANTINED:
+        raise Conflict(
+            "batch", "batch-quarantined", f"batch {batch.lot_code} is already quarantined"
+        )
+    if batch.status is Status.CONSUMED:
+        raise Conflict(
+            "batch", "batch-consumed", f"batch {batch.lot_code} has been wholly consumed"
+        )
+    if not reason.strip():
+        raise InvalidInput("reason", "required", "say why the batch is held")
+    batch.trigger_event(
+        Batch.BatchQuarantined,
+        reason=reason.strip(),
+        by_role=principal.role.value,
+        reported_by=principal.id,
+        occurred_at=at,
+    )
+    return batch
+
+
+def release(principal: Principal, batch: Batch, reason: str, at: datetime) -> Batch:
+    """A regulator's hold is lifted by a regulator (or admin) only."""
+    if batch.status is not Status.QUARANTINED or batch.quarantine is None:
+        raise Conflict("batch", "not-quarantined", f"batch {batch.lot_code} is not quarantined")
+    held_by_authority = batch.quarantine["by_role"] in (Role.REGULATOR.value, Role.ADMIN.value)
+    if principal.role is Role.OPERATOR and not held_by_authority:
+        batch.check_custodian(principal.actor, "batch")  # type: ignore[arg-type]
+    else:
+        principal.require(Role.REGULATOR, Role.ADMIN, field="batch")
+    if not reason.strip():
+        raise InvalidInput("reason", "required", "say why the batch is released")
+    batch.trigger_event(
+        Batch.BatchReleased, reason=reason.strip(), reported_by=principal.id, occurred_at=at
+    )
+    return batch

@@ -1,0 +1,51 @@
+"""The aggregates one command (or one bulk submission) reads and changes.
+
+Everything a command loads stays here, so a bulk submission that creates a batch and
+then processes it sees its own changes; at the end the ledger saves every aggregate with
+pending events in ONE transaction, or nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.domain import Aggregate
+
+from lodestone.domain.refusals import Conflict, NotFound
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    def __init__(self, repository: Repository[UUID]) -> None:
+        self._repository = repository
+        self._aggregates: dict[UUID, Aggregate] = {}
+
+    def find(self, cls: type[A], id: UUID) -> A | None:
+        aggregate = self._aggregates.get(id)
+        if aggregate is None:
+            try:
+                aggregate = self._repository.get(id)
+            except AggregateNotFoundError:
+                return None
+            self._aggregates[id] = aggregate
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def get(self, cls: type[A], id: UUID, field: str, what: str) -> A:
+        aggregate = self.find(cls, id)
+        if aggregate is None:
+            raise NotFound(field, "exists", f"{what} is not registered")
+        return aggregate
+
+    def require_new(self, id: UUID, field: str, what: str) -> None:
+        if id in self._aggregates or id in self._repository:
+            raise Conflict(field, "unique", f"{what} already exists")
+
+    def add(self, *aggregates: Any) -> None:
+        for aggregate in aggregates:
+            self._aggregates[aggregate.id] = aggregate
+
+    def changed(self) -> list[Aggregate]:
+        return [a for a in self._aggregates.values() if a.pending_events]
