@@ -116,21 +116,23 @@ class Batch(Aggregate):
         """Mass taken by a transformation or a merge."""
 
         kg: Decimal
+        remaining_kg: Decimal  # after this event, so readers need no running sum
         cause: str  # transformation | merge
         into_id: UUID
         reported_by: str
         occurred_at: datetime
 
         def apply(self, batch: Batch) -> None:
-            batch.take(self.kg)
+            batch.set_remaining(self.remaining_kg)
 
     class BatchSplit(Aggregate.Event):
         parts: list[dict[str, Any]]  # batch_id, lot_code, kg
+        remaining_kg: Decimal
         reported_by: str
         occurred_at: datetime
 
         def apply(self, batch: Batch) -> None:
-            batch.take(sum((p["kg"] for p in self.parts), ZERO))
+            batch.set_remaining(self.remaining_kg)
 
     class CustodyTransferred(Aggregate.Event):
         """A sale: the 2025 rules ask exactly for buyer (client) and volume."""
@@ -200,12 +202,12 @@ class Batch(Aggregate):
 
     class BatchReleased(Aggregate.Event):
         reason: str
+        restored_status: str  # what the batch was before the hold
         reported_by: str
         occurred_at: datetime
 
         def apply(self, batch: Batch) -> None:
-            assert batch.quarantine is not None  # released only from quarantine (checked)
-            batch.status = Status(batch.quarantine["previous_status"])
+            batch.status = Status(self.restored_status)
             batch.quarantine = None
 
     lot_code: str
@@ -227,10 +229,10 @@ class Batch(Aggregate):
     def __init__(self) -> None:
         pass
 
-    def take(self, kg: Decimal) -> None:
+    def set_remaining(self, kg: Decimal) -> None:
         """State change only (runs on every reload); the checks are in ``check_take``."""
-        self.remaining_kg -= kg
-        if self.remaining_kg == ZERO:
+        self.remaining_kg = kg
+        if kg == ZERO:
             self.status = Status.CONSUMED
 
     # --- checks: every one raises a Refusal naming ``field`` ---------------------------

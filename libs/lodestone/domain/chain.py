@@ -362,6 +362,7 @@ def transform(
         batch.trigger_event(
             Batch.Consumed,
             kg=kg,
+            remaining_kg=batch.remaining_kg - kg,
             cause="transformation",
             into_id=record_id,
             reported_by=step.by,
@@ -449,7 +450,11 @@ def split(step: Step, batch: Batch, parts: Sequence[tuple[str, object]]) -> list
         facts.append({"batch_id": child.id, "lot_code": code, "kg": kg})
         changed.append(child)
     batch.trigger_event(
-        Batch.BatchSplit, parts=facts, reported_by=step.by, occurred_at=step.occurred_at
+        Batch.BatchSplit,
+        parts=facts,
+        remaining_kg=batch.remaining_kg - sum((kg for _, kg in checked), ZERO),
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
     )
     return [batch, *changed]
 
@@ -498,6 +503,7 @@ def merge(step: Step, code: str, inputs: Sequence[tuple[Batch, object]]) -> list
         batch.trigger_event(
             Batch.Consumed,
             kg=kg,
+            remaining_kg=batch.remaining_kg - kg,
             cause="merge",
             into_id=merged.id,
             reported_by=step.by,
@@ -680,6 +686,10 @@ def release(principal: Principal, batch: Batch, reason: str, at: datetime) -> Ba
     if not reason.strip():
         raise InvalidInput("reason", "required", "say why the batch is released")
     batch.trigger_event(
-        Batch.BatchReleased, reason=reason.strip(), reported_by=principal.id, occurred_at=at
+        Batch.BatchReleased,
+        reason=reason.strip(),
+        restored_status=batch.quarantine["previous_status"],
+        reported_by=principal.id,
+        occurred_at=at,
     )
     return batch

@@ -21,7 +21,19 @@ from lodestone.ledger.unit_of_work import UnitOfWork
 
 KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
 ACTOR_ROLES = frozenset(
-    ["miner", "separator", "metal_maker", "alloy_maker", "magnet_maker", "recycler", "trader", "exporter", "importer", "end_client", "logistics"]
+    [
+        "miner",
+        "separator",
+        "metal_maker",
+        "alloy_maker",
+        "magnet_maker",
+        "recycler",
+        "trader",
+        "exporter",
+        "importer",
+        "end_client",
+        "logistics",
+    ]
 )
 
 

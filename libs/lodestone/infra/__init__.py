@@ -1,0 +1,1 @@
+"""Settings and the wiring of stores: what a process needs to start."""

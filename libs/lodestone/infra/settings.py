@@ -1,0 +1,32 @@
+"""The one Settings object of a process, read from LODESTONE_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LODESTONE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="SQLite files of the embedded default")
+    admin_key: SecretStr | None = Field(
+        None, description="Bootstrap admin API key; compared by hash, never stored"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    projector_interval: float = Field(0.05, description="Seconds between polls of the log")
+    aggregate_cache_size: int = 10_000
+    embedded_projector: bool = Field(
+        True, description="Run the genealogy projector inside the gateway process"
+    )
+
+    @property
+    def event_store_path(self) -> Path:
+        return self.data_dir / "events.sqlite"
+
+    @property
+    def read_model_path(self) -> Path:
+        return self.data_dir / "read-models.sqlite"

@@ -1,0 +1,1 @@
+"""Loops that move events: the projector (and, with Kafka, the relay)."""

@@ -1,0 +1,78 @@
+"""The projector loop: poll, process a batch, commit rows and position together, stop
+on a flag.
+
+Why the order is safe: the view writes the rows of a batch of events and the position
+of its last event in ONE transaction. A crash before the commit loses the rows and the
+position together, so the next run starts from the old position and applies the same
+events again onto the old rows: each event takes effect exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from lodestone.streaming.feeds import Feed
+
+log = logging.getLogger(__name__)
+
+
+class Projection(Protocol):
+    name: str
+
+    def process_event(self, event: Any, writer: Any) -> None: ...
+
+
+class View(Protocol):
+    def transaction(self, source: str, position: int) -> Any: ...
+    def position(self, source: str) -> int: ...
+
+
+class Projector:
+    def __init__(
+        self, projection: Projection, view: View, feed: Feed, batch_size: int = 1000
+    ) -> None:
+        self.projection = projection
+        self.view = view
+        self.feed = feed
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # one applier at a time: the loop or a catch-up
+
+    @property
+    def position(self) -> int:
+        return self.view.position(self.feed.source)
+
+    def run_once(self) -> int:
+        """Apply the next batch of events; returns how many were applied."""
+        with self._lock:
+            after = self.view.position(self.feed.source)
+            items = self.feed.read(after, self.batch_size)
+            if not items:
+                return 0
+            with self.view.transaction(self.feed.source, items[-1][0]) as writer:
+                for _, event in items:
+                    self.projection.process_event(event, writer)
+            return len(items)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        total = 0
+        while applied := self.run_once():
+            total += applied
+            if progress:
+                progress(applied)
+        return total
+
+    def run(self, stop: threading.Event, interval: float = 0.05) -> None:
+        while not stop.is_set():
+            try:
+                applied = self.run_once()
+            except Exception:
+                # Nothing was committed for this batch; log and try again later rather
+                # than skip it (skipping would lose events from the read model).
+                log.exception("projector %s failed; retrying", self.projection.name)
+                stop.wait(1.0)
+                continue
+            if not applied:
+                stop.wait(interval)

@@ -1,0 +1,44 @@
+"""The composition root: ``create_app(settings)`` builds everything a gateway process
+needs; nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from lodestone.gateway import problems
+from lodestone.gateway.routes import batches, events, health, registry
+from lodestone.gateway.runtime import Runtime
+from lodestone.infra.settings import Settings
+
+DESCRIPTION = """
+Chain of custody for rare-earth magnets. Supply-chain actors report each step (mining,
+separation, metal, alloy, magnets, sales, exports, receipts) as an immutable event;
+anyone allowed can trace a batch upstream to its mines, downstream to its end clients,
+and read the share of each mine in each of its elements.
+
+Authenticate with `Authorization: Bearer <key>`. Errors are RFC 9457 problem+json naming
+the `field` and the `rule` broken. Masses are exact decimals in kilograms.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(title="Lodestone", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(registry.router)
+    app.include_router(events.router)
+    app.include_router(batches.router)
+    return app

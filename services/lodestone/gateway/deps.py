@@ -1,0 +1,51 @@
+"""Dependencies as Annotated aliases: routes ask for what they need by type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from lodestone.domain.access import Principal, Role
+from lodestone.gateway.auth import authenticate
+from lodestone.gateway.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    return authenticate(runtime.settings, runtime.ledger, authorization, x_api_key)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retry-safe writes: a repeat with this key returns the first answer and stores nothing",
+    ),
+]
+
+
+def roles(*allowed: Role) -> Callable[[Principal], Principal]:
+    """Refuse early, before any reference is resolved, callers whose role never may."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise HTTPException(403, f"role {principal.role.value} may not do this ({names} may)")
+        return principal
+
+    return check

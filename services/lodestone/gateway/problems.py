@@ -1,0 +1,109 @@
+"""The one place where errors become RFC 9457 problem+json responses.
+
+Every problem names the field and the rule broken, so a client can show the person who
+made the report exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from lodestone.domain.refusals import Refusal
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+
+STATUS = {"invalid": 422, "rule": 422, "not-found": 404, "forbidden": 403, "conflict": 409}
+TITLES = {
+    "invalid": "Invalid value",
+    "rule": "Business rule broken",
+    "not-found": "Not found",
+    "forbidden": "Not allowed",
+    "conflict": "Conflict",
+}
+
+
+def problem(
+    status: int, title: str, detail: str, rule: str, field: str = "", **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"urn:lodestone:problem:{rule}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field:
+        body["field"] = field
+    body["rule"] = rule
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def _refusal(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refusal)
+    status = STATUS[exc.kind]
+    if exc.kind == "not-found" and exc.field:
+        status = 422  # the body names something that does not exist: fix the request
+    return problem(
+        status, TITLES[exc.kind], exc.detail, exc.rule, exc.field, instance=request.url.path
+    )
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ""
+        for part in loc:
+            field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
+        errors.append(
+            {"field": field, "rule": error.get("type", "invalid"), "detail": error.get("msg", "")}
+        )
+    first = errors[0] if errors else {"field": "", "rule": "invalid", "detail": "invalid request"}
+    return problem(
+        422,
+        "Invalid request",
+        f"{first['field'] or 'request'}: {first['detail']}",
+        first["rule"],
+        first["field"],
+        errors=errors,
+        instance=request.url.path,
+    )
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    rule = {
+        401: "authentication",
+        403: "role",
+        404: "not-found",
+        405: "method",
+        413: "too-large",
+    }.get(exc.status_code, "http")
+    response = problem(
+        exc.status_code, str(exc.detail), str(exc.detail), rule, instance=request.url.path
+    )
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        500, "Internal error", "the request was not completed; nothing was stored", "internal"
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Refusal, _refusal)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""Request and response shapes: pydantic lives here and in Settings only."""
