@@ -1,0 +1,205 @@
+"""``lodestone``: serve the gateway, load the demo chain, trace a batch, rebuild a read
+model. Every command reads the same LODESTONE_* settings as the gateway."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from lodestone.infra.settings import Settings
+
+app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
+console = Console()
+
+DataDir = Annotated[
+    Path | None, typer.Option(help="Data directory (default: LODESTONE_DATA_DIR or ./var)")
+]
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the HTTP gateway (with the genealogy projector on the embedded default)."""
+    import uvicorn
+
+    from lodestone.gateway import create_app
+
+    settings = _settings(data_dir, host=host, port=port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same chain")] = 7,
+    size: Annotated[int, typer.Option(help="About how many events to generate")] = 2_000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the gateway afterwards")
+    ] = True,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Load a deterministic demo chain (mines to end clients) and start the gateway."""
+    from lodestone.demo.generator import load
+
+    from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+
+    settings = _settings(data_dir, port=port)
+    ledger = build_ledger(settings)
+    if ledger.recorder.max_notification_id():
+        console.print(
+            f"[yellow]{settings.event_store_path} already holds events; not loading the demo again.[/]"
+        )
+        summary = None
+    else:
+        with console.status(
+            f"Generating and recording a demo chain (seed {seed}, about {size} events)..."
+        ):
+            summary = load(ledger, seed=seed, size=size)
+        console.print(f"[green]Recorded {summary.commands} events, {summary.batches} batches.[/]")
+    view = build_genealogy_view(settings)
+    build_projector(ledger, view).catch_up()
+    view.close()
+    ledger.close()
+
+    admin_key = (
+        settings.admin_key.get_secret_value()
+        if settings.admin_key
+        else "demo-" + secrets.token_urlsafe(12)
+    )
+    os.environ["LODESTONE_ADMIN_KEY"] = admin_key
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"API docs:   [bold]{base}/docs[/]")
+    console.print(f"Admin key:  [bold]{admin_key}[/]  (Authorization: Bearer ...)")
+    if summary is not None:
+        ref = summary.magnet
+        console.print(
+            f"Trace a magnet lot to its mines:  [bold]lodestone trace {ref} --data-dir {settings.data_dir}[/]"
+        )
+        console.print(
+            f"Or over HTTP:  curl -H 'Authorization: Bearer {admin_key}' {base}/v1/batches/{ref}/provenance"
+        )
+    if serve_after:
+        serve(settings.data_dir, None, port)
+
+
+@app.command()
+def trace(
+    batch: Annotated[str, typer.Argument(help="ACTOR/LOT")],
+    data_dir: DataDir = None,
+    downstream: Annotated[
+        bool, typer.Option("--downstream", help="Trace to the end clients instead")
+    ] = False,
+) -> None:
+    """Print a batch's genealogy as a tree and its provenance shares per element."""
+    from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+    from lodestone.projections import genealogy
+
+    settings = _settings(data_dir)
+    ledger = build_ledger(settings)
+    view = build_genealogy_view(settings)
+    build_projector(ledger, view).catch_up()
+    root_id = ledger.batch(batch).id
+    lineage = (
+        genealogy.downstream(view, root_id) if downstream else genealogy.upstream(view, root_id)
+    )
+    links: dict[object, list[genealogy.Edge]] = {}
+    for edge in lineage.edges:
+        links.setdefault(edge.parent_id if downstream else edge.child_id, []).append(edge)
+
+    def label(batch_id: object, kg: object = None) -> str:
+        row = lineage.batches.get(batch_id)  # type: ignore[arg-type]
+        if row is None:
+            return str(batch_id)
+        origin = (
+            f" [green]<- {row.origin_kind} {lineage.names[row.origin_facility_id].code}, {row.origin_country}[/]"
+            if row.origin_kind and row.origin_facility_id in lineage.names
+            else ""
+        )
+        taken = f" [dim](took {kg} kg)[/]" if kg is not None else ""
+        return f"[bold]{row.reference}[/] {row.material} {row.initial_kg} kg {row.status}{taken}{origin}"
+
+    tree = Tree(label(root_id))
+    shown: set[object] = set()
+
+    def grow(node: Tree, batch_id: object, depth: int) -> None:
+        for edge in links.get(batch_id, ()):
+            nxt = edge.child_id if downstream else edge.parent_id
+            branch = node.add(label(nxt, edge.kg))
+            if nxt in shown or depth > 12:
+                branch.add("[dim]...[/]") if links.get(nxt) else None
+                continue
+            shown.add(nxt)
+            grow(branch, nxt, depth + 1)
+
+    grow(tree, root_id, 0)
+    console.print(tree)
+    if not downstream:
+        table = Table(
+            "element", "origin", "country", "quota", "share", "kg", title=f"Provenance of {batch}"
+        )
+        for element, shares in genealogy.provenance(lineage).items():
+            for share in shares:
+                table.add_row(
+                    element,
+                    lineage.names[share.facility_id].code
+                    if share.facility_id in lineage.names
+                    else share.kind,
+                    share.country or "",
+                    lineage.names[share.licence_id].code
+                    if share.licence_id in lineage.names
+                    else "",
+                    f"{share.share * 100:.2f} %",
+                    str(share.kg),
+                )
+        console.print(table)
+    view.close()
+    ledger.close()
+
+
+@app.command()
+def rebuild(data_dir: DataDir = None) -> None:
+    """Empty the genealogy read model and rebuild it from position 0."""
+    from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+
+    settings = _settings(data_dir)
+    ledger = build_ledger(settings)
+    view = build_genealogy_view(settings)
+    build_projector(ledger, view).catch_up()
+    before = view.fingerprint()
+    view.reset()
+    total = ledger.recorder.max_notification_id() or 0
+    with Progress(
+        "rebuilding genealogy",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("events", total=total)
+        build_projector(ledger, view).catch_up(progress=lambda n: bar.advance(task, n))
+    after = view.fingerprint()
+    console.print(f"genealogy rebuilt from {total} events; same state as before: {before == after}")
+    view.close()
+    ledger.close()
+
+
+if __name__ == "__main__":
+    app()
