@@ -197,7 +197,7 @@ def transform(
     untraced: Sequence[UntracedInput] = (),
     tolerance: object | None = None,
     quota: Licence | None = None,
-) -> list[Transformation | Batch | Licence]:
+) -> tuple[Transformation, list[Batch | Licence]]:
     """Inputs become outputs. Per element, and in total, what comes out may not exceed
     what went in (traced inputs plus declared untraced ones) beyond the tolerance."""
     try:
@@ -317,7 +317,7 @@ def transform(
 
     record_id = ids.transformation_id(step.actor.id, reference)
     input_facts = [{"batch_id": b.id, "kg": kg} for b, kg in taken]
-    changed: list[Transformation | Batch | Licence] = []
+    changed: list[Batch | Licence] = []
     outputs_facts = []
     for code, material, kg, comp in made:
         batch = _new_batch(
@@ -372,7 +372,7 @@ def transform(
     if quota is not None:
         quota.draw(drawn, record_id, "separation", step.by, step.occurred_at)
         changed.append(quota)
-    return [record, *changed]
+    return record, changed
 
 
 def check_mass_balance(

@@ -7,7 +7,7 @@ and the end user, inside the validity window and the remaining quantity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -110,7 +110,7 @@ class Licence(Aggregate):
         valid_until: datetime,
         reported_by: str,
         occurred_at: datetime,
-        items: list[Mapping[str, Any]] | None = None,
+        items: Sequence[Mapping[str, Any]] | None = None,
         consignee_id: UUID | None = None,
         end_user: str = "",
         end_use: str = "",

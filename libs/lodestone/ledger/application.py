@@ -110,7 +110,7 @@ class Ledger(Application[UUID]):
 
     def _idempotent_answer(self, record_id: UUID, fingerprint: str) -> Outcome | None:
         try:
-            record = self.repository.get(record_id)
+            record: Any = self.repository.get(record_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(record, IdempotencyRecord)
@@ -150,7 +150,7 @@ class Ledger(Application[UUID]):
 
     def authenticate(self, key_hash: str) -> Principal | None:
         try:
-            credential = self.repository.get(ids.credential_id(key_hash))
+            credential: Any = self.repository.get(ids.credential_id(key_hash))
         except AggregateNotFoundError:
             return None
         if not isinstance(credential, Credential) or credential.revoked:
@@ -159,7 +159,7 @@ class Ledger(Application[UUID]):
 
     def _get(self, cls: type[Any], id: UUID, what: str) -> Any:
         try:
-            aggregate = self.repository.get(id)
+            aggregate: Any = self.repository.get(id)
         except AggregateNotFoundError:
             aggregate = None
         if not isinstance(aggregate, cls):

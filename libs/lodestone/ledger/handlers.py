@@ -15,7 +15,7 @@ from lodestone.domain.actors import Actor, Facility
 from lodestone.domain.batches import Batch
 from lodestone.domain.licences import Licence, LicenceKind
 from lodestone.domain.refusals import InvalidInput
-from lodestone.domain.values import FacilityKind
+from lodestone.domain.values import FacilityKind, reo_kg
 from lodestone.ledger import commands as c
 from lodestone.ledger.unit_of_work import UnitOfWork
 
@@ -242,7 +242,9 @@ def _(cmd: c.ExtractOre, uow: UnitOfWork, principal: Principal, now: datetime) -
         cmd.composition,
     )
     uow.add(b, quota)
-    return answer("OreExtracted", b, reo_kg=b.pending_events[0].reo_kg, mass_kg=b.initial_kg)
+    return answer(
+        "OreExtracted", b, reo_kg=reo_kg(b.initial_kg, b.composition), mass_kg=b.initial_kg
+    )
 
 
 @handle.register
@@ -277,7 +279,7 @@ def _(cmd: c.Transform, uow: UnitOfWork, principal: Principal, now: datetime) ->
         for n, (ref, kg) in enumerate(cmd.inputs)
     ]
     quota = licence(uow, cmd.quota, "quota") if cmd.quota else None
-    changed = chain.transform(
+    record, changed = chain.transform(
         s,
         facility(uow, cmd.facility, "facility"),
         cmd.process,
@@ -288,8 +290,7 @@ def _(cmd: c.Transform, uow: UnitOfWork, principal: Principal, now: datetime) ->
         cmd.tolerance,
         quota,
     )
-    uow.add(*changed)
-    record = changed[0]
+    uow.add(record, *changed)
     return {
         "event": "BatchTransformed",
         "transformation_id": str(record.id),

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from lodestone.projections.genealogy import BatchRow, Edge, GenealogyView, Name, Trade
+from lodestone.projections.genealogy import BatchRow, Edge, GenealogyView, Name, Trade, Writer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -75,7 +75,7 @@ class SQLiteGenealogyView(GenealogyView):
         self._db.executescript(SCHEMA)
 
     @contextmanager
-    def transaction(self, source: str, position: int) -> Iterator[_Writer]:
+    def transaction(self, source: str, position: int) -> Iterator[Writer]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -214,7 +214,7 @@ class _Writer:
             [str(row.id), row.version, *values.values()],
         )
 
-    def add_edges(self, edges: list[Edge] | tuple[Edge, ...]) -> None:
+    def add_edges(self, edges: Sequence[Edge]) -> None:
         self._db.executemany(
             "INSERT OR IGNORE INTO edges VALUES (?, ?, ?, ?, ?)",
             [
