@@ -8,6 +8,7 @@ python3 -m venv .venv >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 echo "== ruff"; .venv/bin/ruff check libs services tests bench
 echo "== import contracts"; .venv/bin/lint-imports --no-cache
+echo "== mypy"; .venv/bin/mypy libs
 echo "== pytest"
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 exec .venv/bin/pytest -p no:cacheprovider "$@"

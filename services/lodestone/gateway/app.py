@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from lodestone.gateway import problems
 from lodestone.gateway.routes import batches, events, health, registry
@@ -35,7 +36,9 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             runtime.stop()
 
-    app = FastAPI(title="Lodestone", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # The docs pages are served from the package's own Swagger UI and ReDoc files: a
+    # browser opening /docs fetches nothing from a CDN.
+    app = FastAPIOffline(title="Lodestone", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(registry.router)
