@@ -1,14 +1,12 @@
-"""Builds the ledger, the read-model views and the projectors from Settings."""
+"""Builds the ledger and the read-model views from Settings."""
 
 from __future__ import annotations
 
 from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
 from lodestone.ledger.application import sqlite_env
-from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
+from lodestone.projections.genealogy import GenealogyView
 from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
-from lodestone.streaming.feeds import NotificationLogFeed
-from lodestone.streaming.projector import Projector
 
 
 def build_ledger(settings: Settings) -> Ledger:
@@ -19,9 +17,3 @@ def build_ledger(settings: Settings) -> Ledger:
 def build_genealogy_view(settings: Settings) -> GenealogyView:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SQLiteGenealogyView(settings.read_model_path)
-
-
-def build_projector(ledger: Ledger, view: GenealogyView) -> Projector:
-    return Projector(
-        GenealogyProjection(), view, NotificationLogFeed(ledger.recorder, ledger.mapper)
-    )

@@ -14,7 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from lodestone.streaming.feeds import Feed
+from lodestone.ledger import Ledger
+from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
+from lodestone.streaming.feeds import Feed, NotificationLogFeed
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +78,10 @@ class Projector:
                 continue
             if not applied:
                 stop.wait(interval)
+
+
+def genealogy_projector(ledger: Ledger, view: GenealogyView) -> Projector:
+    """The genealogy projection following the ledger's notification log."""
+    return Projector(
+        GenealogyProjection(), view, NotificationLogFeed(ledger.recorder, ledger.mapper)
+    )

@@ -59,7 +59,8 @@ def demo(
     """Load a deterministic demo chain (mines to end clients) and start the gateway."""
     from lodestone.demo.generator import load
 
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir, port=port)
     ledger = build_ledger(settings)
@@ -75,7 +76,7 @@ def demo(
             summary = load(ledger, seed=seed, size=size)
         console.print(f"[green]Recorded {summary.commands} events, {summary.batches} batches.[/]")
     view = build_genealogy_view(settings)
-    build_projector(ledger, view).catch_up()
+    genealogy_projector(ledger, view).catch_up()
     view.close()
     ledger.close()
 
@@ -109,13 +110,14 @@ def trace(
     ] = False,
 ) -> None:
     """Print a batch's genealogy as a tree and its provenance shares per element."""
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+    from lodestone.infra.wiring import build_genealogy_view, build_ledger
     from lodestone.projections import genealogy
+    from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
-    build_projector(ledger, view).catch_up()
+    genealogy_projector(ledger, view).catch_up()
     root_id = ledger.batch(batch).id
     lineage = (
         genealogy.downstream(view, root_id) if downstream else genealogy.upstream(view, root_id)
@@ -177,12 +179,13 @@ def trace(
 @app.command()
 def rebuild(data_dir: DataDir = None) -> None:
     """Empty the genealogy read model and rebuild it from position 0."""
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
-    build_projector(ledger, view).catch_up()
+    genealogy_projector(ledger, view).catch_up()
     before = view.fingerprint()
     view.reset()
     total = ledger.recorder.max_notification_id() or 0
@@ -194,7 +197,7 @@ def rebuild(data_dir: DataDir = None) -> None:
         console=console,
     ) as bar:
         task = bar.add_task("events", total=total)
-        build_projector(ledger, view).catch_up(progress=lambda n: bar.advance(task, n))
+        genealogy_projector(ledger, view).catch_up(progress=lambda n: bar.advance(task, n))
     after = view.fingerprint()
     console.print(f"genealogy rebuilt from {total} events; same state as before: {before == after}")
     view.close()

@@ -38,7 +38,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     # The docs pages are served from the package's own Swagger UI and ReDoc files: a
     # browser opening /docs fetches nothing from a CDN.
-    app = FastAPIOffline(title="Lodestone", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(
+        title="Lodestone", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     problems.install(app)
     app.include_router(health.router)
     app.include_router(registry.router)

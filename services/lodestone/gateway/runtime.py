@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 
 from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_projector
+from lodestone.infra.wiring import build_genealogy_view, build_ledger
 from lodestone.ledger import Ledger
 from lodestone.projections.genealogy import GenealogyView
-from lodestone.streaming.projector import Projector
+from lodestone.streaming.projector import Projector, genealogy_projector
 
 
 class Runtime:
@@ -18,7 +18,7 @@ class Runtime:
         self.ledger: Ledger = build_ledger(settings)
         self.view: GenealogyView = build_genealogy_view(settings)
         self.projector: Projector | None = (
-            build_projector(self.ledger, self.view) if settings.embedded_projector else None
+            genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
