@@ -29,7 +29,8 @@ def project(ledger: Ledger, path: Path) -> tuple[SQLiteGenealogyView, Projector]
 
 
 def all_events(ledger: Ledger) -> list[tuple[int, object]]:
-    return NotificationLogFeed(ledger.recorder, ledger.mapper).read(0, 100_000)
+    items = NotificationLogFeed(ledger.recorder, ledger.mapper).poll(lambda source: 0, 100_000)
+    return [(item.position, item.event) for item in items]
 
 
 def apply(
@@ -37,7 +38,7 @@ def apply(
 ) -> None:
     projection = GenealogyProjection()
     for position, event in events:
-        with view.transaction(source, position) as writer:
+        with view.transaction({source: position}) as writer:
             projection.process_event(event, writer)
 
 
@@ -48,11 +49,11 @@ def test_rebuild_from_position_zero_gives_the_identical_state(
     before = view.fingerprint()
 
     view.reset()
-    assert projector.position == 0
+    assert projector.position() == 0
     projector.catch_up()
 
     assert view.fingerprint() == before
-    assert projector.position == chain_ledger.recorder.max_notification_id()
+    assert projector.position() == chain_ledger.recorder.max_notification_id()
 
 
 def test_repeated_events_change_nothing(chain_ledger: Ledger, tmp_path: Path) -> None:
@@ -95,7 +96,7 @@ def test_a_failed_batch_commits_neither_rows_nor_position(
     view = SQLiteGenealogyView(tmp_path / "rm.sqlite")
     events = all_events(chain_ledger)
 
-    with pytest.raises(RuntimeError), view.transaction("ledger", events[5][0]) as writer:
+    with pytest.raises(RuntimeError), view.transaction({"ledger": events[5][0]}) as writer:
         for _, event in events[:6]:
             GenealogyProjection().process_event(event, writer)
         raise RuntimeError("crash before commit")

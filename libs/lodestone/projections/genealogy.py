@@ -92,9 +92,10 @@ class GenealogyView(ABC):
     """One implementation per database (SQLite here, PostgreSQL beside it)."""
 
     @abstractmethod
-    def transaction(self, source: str, position: int) -> AbstractContextManager[Writer]:
-        """Rows written through the writer and ``position`` as the new tracking position
-        of ``source`` commit together or not at all."""
+    def transaction(self, positions: Mapping[str, int]) -> AbstractContextManager[Writer]:
+        """Rows written through the writer and the new tracking ``positions`` (per
+        source: the notification log, or a Kafka topic partition) commit together or
+        not at all."""
 
     @abstractmethod
     def position(self, source: str) -> int: ...

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -75,15 +75,15 @@ class SQLiteGenealogyView(GenealogyView):
         self._db.executescript(SCHEMA)
 
     @contextmanager
-    def transaction(self, source: str, position: int) -> Iterator[Writer]:
+    def transaction(self, positions: Mapping[str, int]) -> Iterator[Writer]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield _Writer(self._db)
-                self._db.execute(
+                self._db.executemany(
                     "INSERT INTO tracking (source, position) VALUES (?, ?) "
                     "ON CONFLICT (source) DO UPDATE SET position = excluded.position",
-                    (source, position),
+                    list(positions.items()),
                 )
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -30,7 +30,7 @@ class Record:
     headers: list[tuple[str, bytes]]
 
 
-def event_id(aggregate_id: UUID, version: int) -> str:
+def event_id(aggregate_id: UUID | str, version: int) -> str:
     """Stable across repeats: a consumer can drop a duplicate by this id alone."""
     return str(uuid5(EVENT_NAMESPACE, f"{aggregate_id}:{version}"))
 
@@ -41,7 +41,7 @@ def event_type(topic: str) -> str:
 
 
 def encode(notification: Notification, mapper: Mapper[Any]) -> Record:
-    event = mapper.to_domain_event(notification)
+    event: Any = mapper.to_domain_event(notification)
     state = notification.state.decode("utf-8")
     value = (
         f'{{"position":{notification.id},"aggregate_id":"{notification.originator_id}",'

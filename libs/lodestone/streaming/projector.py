@@ -1,10 +1,11 @@
-"""The projector loop: poll, process a batch, commit rows and position together, stop
+"""The projector loop: poll, process a batch, commit rows and positions together, stop
 on a flag.
 
-Why the order is safe: the view writes the rows of a batch of events and the position
-of its last event in ONE transaction. A crash before the commit loses the rows and the
-position together, so the next run starts from the old position and applies the same
-events again onto the old rows: each event takes effect exactly once.
+Why the order is safe: the view writes the rows of a batch of events and the positions
+of its last events in ONE transaction. A crash before the commit loses the rows and the
+positions together, so the next run starts from the old positions and applies the same
+events again onto the old rows: each event takes effect exactly once. After a failed
+commit the feed is rewound to the committed positions, never skipped forward.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Projection(Protocol):
 
 
 class View(Protocol):
-    def transaction(self, source: str, position: int) -> Any: ...
+    def transaction(self, positions: Any) -> Any: ...
     def position(self, source: str) -> int: ...
 
 
@@ -42,20 +43,23 @@ class Projector:
         self.batch_size = batch_size
         self._lock = threading.Lock()  # one applier at a time: the loop or a catch-up
 
-    @property
-    def position(self) -> int:
-        return self.view.position(self.feed.source)
+    def position(self, source: str = NotificationLogFeed.source) -> int:
+        return self.view.position(source)
 
     def run_once(self) -> int:
         """Apply the next batch of events; returns how many were applied."""
         with self._lock:
-            after = self.view.position(self.feed.source)
-            items = self.feed.read(after, self.batch_size)
+            items = self.feed.poll(self.view.position, self.batch_size)
             if not items:
                 return 0
-            with self.view.transaction(self.feed.source, items[-1][0]) as writer:
-                for _, event in items:
-                    self.projection.process_event(event, writer)
+            latest = {item.source: item.position for item in items}
+            try:
+                with self.view.transaction(latest) as writer:
+                    for item in items:
+                        self.projection.process_event(item.event, writer)
+            except BaseException:
+                self.feed.rewind(self.view.position)
+                raise
             return len(items)
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:

@@ -14,5 +14,5 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Is the gateway up, and how far behind are the read models")
 def health(runtime: RuntimeDep) -> dict[str, Any]:
     recorded = runtime.ledger.recorder.max_notification_id() or 0
-    projected = runtime.projector.position if runtime.projector else None
+    projected = runtime.projector.position() if runtime.projector else None
     return {"status": "ok", "recorded_position": recorded, "genealogy_position": projected}
