@@ -1,0 +1,99 @@
+"""Feeding projectors from Kafka through a consumer group.
+
+Auto-commit is off: the consumed offsets live in the read-model database, written in the
+same transaction as the rows (see Projector). When the group hands this consumer a
+partition, it seeks to the offset the view recorded for it, so a rebalance or a restart
+neither skips nor doubles an event's effect. Offsets are also committed to the group
+after each applied batch, for monitoring only; they are never where we resume from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Mapper
+
+from lodestone.streaming import codec
+from lodestone.streaming.feeds import Item, Positions
+
+log = logging.getLogger(__name__)
+
+
+def source_name(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+class KafkaFeed:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        mapper: Mapper[Any],
+        positions: Positions,
+        topic: str = codec.TOPIC,
+        client_id: str = "lodestone-projector",
+        poll_timeout_ms: int = 200,
+    ) -> None:
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        self.topic = topic
+        self._mapper = mapper
+        self._positions = positions
+        self._poll_timeout_ms = poll_timeout_ms
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=2000,
+            isolation_level="read_committed",
+        )
+        feed = self
+
+        class Seek(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                feed._seek(assigned, feed._positions)
+
+        self._consumer.subscribe([topic], listener=Seek())
+
+    def _seek(self, partitions: Any, positions: Positions) -> None:
+        for tp in partitions:
+            self._consumer.seek(tp, positions(source_name(tp.topic, tp.partition)))
+
+    def poll(self, positions: Positions, limit: int) -> Sequence[Item]:
+        self._positions = positions
+        batches = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=limit)
+        items = []
+        for tp, records in batches.items():
+            source = source_name(tp.topic, tp.partition)
+            for record in records:
+                _, event = codec.decode(record.value, self._mapper)
+                # The position stored is the NEXT offset to read.
+                items.append(Item(source, record.offset + 1, event))
+        return items
+
+    def rewind(self, positions: Positions) -> None:
+        self._seek(self._consumer.assignment(), positions)
+
+    def committed(self, positions: Positions) -> None:
+        """Tell the group how far we are (monitoring only; never resumed from)."""
+        from kafka.structs import OffsetAndMetadata
+
+        offsets = {
+            tp: OffsetAndMetadata(positions(source_name(tp.topic, tp.partition)), "", -1)
+            for tp in self._consumer.assignment()
+        }
+        if offsets:
+            try:
+                self._consumer.commit(offsets)
+            except Exception as error:  # a rebalance in progress: harmless, we resume from the view
+                log.info("offset commit skipped: %s", error)
+
+    def close(self) -> None:
+        self._consumer.close()
