@@ -109,14 +109,12 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_ledger(
-    db_path: Path, clock: Callable[[], datetime]
-) -> Iterator[Callable[..., Ledger]]:
+def make_ledger(db_path: Path, clock: Callable[[], datetime]) -> Iterator[Callable[..., Ledger]]:
     """Builds ledgers on the test's SQLite file (several may share it) and closes them."""
     built: list[Ledger] = []
 
-    def make(cls: type[Ledger] = Ledger, cache_size: int = 10_000) -> Ledger:
-        ledger = cls(sqlite_env(db_path, cache_size), clock=clock)
+    def make(cls: type[Ledger] = Ledger) -> Ledger:
+        ledger = cls(sqlite_env(db_path), clock=clock)
         built.append(ledger)
         return ledger
 
@@ -141,8 +139,14 @@ def regulator() -> Principal:
 
 
 @pytest.fixture
-def world(ledger: Ledger, admin: Principal) -> World:
-    return register_chain_world(ledger, admin)
+def register_world(admin: Principal) -> Callable[[Ledger], World]:
+    """For tests that build their own ledgers (several, or an instrumented subclass)."""
+    return lambda ledger: register_chain_world(ledger, admin)
+
+
+@pytest.fixture
+def world(ledger: Ledger, register_world: Callable[[Ledger], World]) -> World:
+    return register_world(ledger)
 
 
 @pytest.fixture
