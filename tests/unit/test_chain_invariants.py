@@ -685,12 +685,6 @@ def test_extraction_beyond_the_quota_remaining_is_refused(ledger, world, admin, 
     assert drawn(ledger, "MQ-2") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Licence.issue checks max_kg with values.mass(), whose 100,000 t ceiling "
-    "(MAX_BATCH_KG) is meant for one batch: a state group's annual mining quota (e.g. "
-    "184,000 t REO of the 270,000 t national cap) is refused as max_kg/mass-bounded",
-)
 def test_quota_the_size_of_a_state_groups_annual_quota_can_be_issued(ledger, world, admin):
     ledger.execute(
         admin,
@@ -1211,11 +1205,6 @@ def test_receipt_of_a_batch_not_in_transit_is_refused(ledger, world, assert_refu
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receive_shipment only checks the batch's creation time, not the shipment's: "
-    "a receipt dated before the export it receives is recorded",
-)
 def test_receipt_dated_before_the_shipment_is_refused(ledger, world, assert_refused):
     make_oxide(ledger, world, at=datetime(2026, 2, 1, tzinfo=UTC))
     ledger.execute(world.separator, [export(occurred_at=datetime(2026, 5, 1, tzinfo=UTC))])
@@ -1406,12 +1395,6 @@ def test_step_dated_without_a_time_zone_is_refused(world, assert_refused):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Quarantine and Release handlers only check that occurred_at is not in the "
-    "future (_at); unlike every other step they never call check_not_before_creation, so "
-    "a hold dated before the batch existed is recorded",
-)
 def test_quarantine_dated_before_the_batch_existed_is_refused(
     ledger, world, regulator, assert_refused
 ):
@@ -1522,4 +1505,69 @@ def test_regulator_cannot_report_a_step_for_an_actor(world, regulator, assert_re
         Forbidden,
         field="actor",
         rule="role",
+    )
+
+
+def test_holder_moves_a_batch_between_its_own_facilities(ledger, world):
+    make_oxide(ledger, world)
+
+    ledger.execute(world.separator, [c.MoveBatch(batch="OX-1", to_facility="S-MET")])
+
+    assert ledger.batch("SEPCO/OX-1").facility_id == ids.facility_id("S-MET")
+
+
+def test_move_to_another_actors_plant_is_refused(ledger, world, assert_refused):
+    make_oxide(ledger, world)
+
+    assert_refused(
+        world.separator,
+        [c.MoveBatch(batch="OX-1", to_facility="A-ALLOY")],
+        Forbidden,
+        field="to_facility",
+        rule="facility-owner",
+    )
+    assert ledger.batch("SEPCO/OX-1").facility_id == ids.facility_id("S-SEP")
+
+
+def test_move_of_a_batch_in_transit_is_refused(ledger, world, assert_refused):
+    make_oxide(ledger, world)
+    ledger.execute(world.separator, [export(batch="OX-1")])
+
+    assert_refused(
+        world.separator,
+        [c.MoveBatch(batch="OX-1", to_facility="S-MET")],
+        Conflict,
+        field="batch",
+        rule="batch-in_transit",
+    )
+
+
+def test_sale_dated_before_the_sellers_own_purchase_is_refused(ledger, world, assert_refused):
+    extract_ore(ledger, world, at=world.now - timedelta(days=3))
+    ledger.execute(
+        world.mine,
+        [
+            c.TransferCustody(
+                batch="ORE-1",
+                buyer="TRADER",
+                contract="K-1",
+                to_facility="T-WH",
+                occurred_at=world.now - timedelta(days=1),
+            )
+        ],
+    )
+
+    assert_refused(
+        world.trader,
+        [
+            c.TransferCustody(
+                batch="MINECO/ORE-1",
+                buyer="SEPCO",
+                contract="K-2",
+                occurred_at=world.now - timedelta(days=2),
+            )
+        ],
+        RuleBroken,
+        field="occurred_at",
+        rule="chronology",
     )

@@ -330,13 +330,6 @@ def test_concurrent_splits_through_two_ledgers_never_lose_an_update(make_ledger,
 # --- reloading from snapshots ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="snapshots store Licence.kind (a StrEnum) as a plain str; reloaded from its "
-    "snapshot (version 200) a licence fails check_draw's `self.kind is not kind` and then "
-    "`self.kind.value`: AttributeError, so a quota drawn 199 times can never be drawn again",
-)
 def test_licence_reloaded_from_its_snapshot_can_still_be_drawn(make_ledger, register_world):
     ledger = make_ledger()
     world = register_world(ledger)
@@ -348,13 +341,6 @@ def test_licence_reloaded_from_its_snapshot_can_still_be_drawn(make_ledger, regi
     assert cold.licence_by_number("MQ-1").draws == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="snapshots store Batch.status and Batch.material (StrEnums) as plain str; "
-    "reloaded from its snapshot (version 200) a batch fails check_movable's "
-    "`self.status is not Status.ACTIVE` and then KeyErrors looking up why",
-)
 def test_batch_reloaded_from_its_snapshot_can_still_be_split(make_ledger, register_world):
     ledger = make_ledger()
     world = register_world(ledger)

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from lodestone.domain.refusals import Forbidden
+from lodestone.domain.snapshots import TypedSnapshot
 
 
 class Role(StrEnum):
@@ -60,6 +61,9 @@ class Principal:
 
 class Credential(Aggregate):
     """An API key's grant: its role and, for operators, the actor it speaks for."""
+
+    Snapshot = TypedSnapshot
+    ENUM_FIELDS = {"role": Role}
 
     class Issued(Aggregate.Created):
         role: str

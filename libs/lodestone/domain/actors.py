@@ -9,6 +9,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from lodestone.domain.refusals import InvalidInput
+from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import FacilityKind
 
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -73,6 +74,9 @@ class Actor(Aggregate):
 
 class Facility(Aggregate):
     """A place where material is mined, processed, stored or shipped from."""
+
+    Snapshot = TypedSnapshot
+    ENUM_FIELDS = {"kind": FacilityKind}
 
     class Registered(Aggregate.Created):
         code: str

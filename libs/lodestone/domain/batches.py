@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from lodestone.domain.refusals import Conflict, Forbidden, RuleBroken
+from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import ZERO, Material
 
 
@@ -27,6 +28,22 @@ class Status(StrEnum):
 
 
 class Batch(Aggregate):
+    Snapshot = TypedSnapshot
+    ENUM_FIELDS = {"status": Status, "material": Material}
+
+    class Step(Aggregate.Event):
+        """Every later event on a batch: who reported it and when it happened."""
+
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, batch: Batch) -> None:
+            batch.last_occurred_at = max(batch.last_occurred_at, self.occurred_at)
+            self.change(batch)
+
+        def change(self, batch: Batch) -> None:
+            raise NotImplementedError
+
     class Created(Aggregate.Created):
         """What every way of bringing a batch into being records."""
 
@@ -52,6 +69,7 @@ class Batch(Aggregate):
             batch.composition = dict(self.composition)
             batch.status = Status.ACTIVE
             batch.created_at = self.occurred_at
+            batch.last_occurred_at = self.occurred_at
             batch.parents = []
             batch.origin = None
             batch.export = None
@@ -112,7 +130,7 @@ class Batch(Aggregate):
             super().apply(batch)
             batch.parents = [dict(i) for i in self.inputs]
 
-    class Consumed(Aggregate.Event):
+    class Consumed(Step):
         """Mass taken by a transformation or a merge."""
 
         kg: Decimal
@@ -122,19 +140,19 @@ class Batch(Aggregate):
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.set_remaining(self.remaining_kg)
 
-    class BatchSplit(Aggregate.Event):
+    class BatchSplit(Step):
         parts: list[dict[str, Any]]  # batch_id, lot_code, kg
         remaining_kg: Decimal
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.set_remaining(self.remaining_kg)
 
-    class CustodyTransferred(Aggregate.Event):
+    class CustodyTransferred(Step):
         """A sale: the 2025 rules ask exactly for buyer (client) and volume."""
 
         seller_id: UUID
@@ -147,11 +165,11 @@ class Batch(Aggregate):
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.custodian_id = self.buyer_id
             batch.facility_id = self.to_facility_id
 
-    class ShipmentExported(Aggregate.Event):
+    class ShipmentExported(Step):
         licence_id: UUID
         exporter_id: UUID
         destination_country: str
@@ -162,7 +180,7 @@ class Batch(Aggregate):
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.status = Status.IN_TRANSIT
             batch.export = {
                 "licence_id": self.licence_id,
@@ -172,27 +190,38 @@ class Batch(Aggregate):
                 "kg": self.kg,
             }
 
-    class ShipmentReceived(Aggregate.Event):
+    class ShipmentReceived(Step):
         receiver_id: UUID
         facility_id: UUID
         received_kg: Decimal
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.status = Status.ACTIVE
             batch.custodian_id = self.receiver_id
             batch.facility_id = self.facility_id
             batch.remaining_kg = self.received_kg
             batch.export = None
 
-    class BatchQuarantined(Aggregate.Event):
+    class BatchMoved(Step):
+        """The holder moves a batch between its own facilities (or to a warehouse or port)."""
+
+        from_facility_id: UUID
+        to_facility_id: UUID
+        reported_by: str
+        occurred_at: datetime
+
+        def change(self, batch: Batch) -> None:
+            batch.facility_id = self.to_facility_id
+
+    class BatchQuarantined(Step):
         reason: str
         by_role: str
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.quarantine = {
                 "reason": self.reason,
                 "by_role": self.by_role,
@@ -200,13 +229,13 @@ class Batch(Aggregate):
             }
             batch.status = Status.QUARANTINED
 
-    class BatchReleased(Aggregate.Event):
+    class BatchReleased(Step):
         reason: str
         restored_status: str  # what the batch was before the hold
         reported_by: str
         occurred_at: datetime
 
-        def apply(self, batch: Batch) -> None:
+        def change(self, batch: Batch) -> None:
             batch.status = Status(self.restored_status)
             batch.quarantine = None
 
@@ -221,6 +250,7 @@ class Batch(Aggregate):
     composition: dict[str, Decimal]
     status: Status
     created_at: datetime
+    last_occurred_at: datetime  # the latest step: nothing may be dated before it
     parents: list[dict[str, Any]]
     origin: dict[str, Any] | None
     export: dict[str, Any] | None
@@ -261,13 +291,15 @@ class Batch(Aggregate):
                 f"cannot take {kg} kg from batch {self.lot_code}: only {self.remaining_kg} kg remain",
             )
 
-    def check_not_before_creation(self, at: datetime, field: str) -> None:
-        if at < self.created_at:
+    def check_chronology(self, at: datetime, field: str) -> None:
+        """A step cannot happen before the batch's latest recorded step (its creation,
+        a sale, a shipment...): a receipt dated before its shipment is refused."""
+        if at < self.last_occurred_at:
             raise RuleBroken(
                 field,
                 "chronology",
-                f"{at.isoformat()} is before batch {self.lot_code} came into being "
-                f"({self.created_at.isoformat()})",
+                f"{at.isoformat()} is before the latest step of batch {self.lot_code} "
+                f"({self.last_occurred_at.isoformat()})",
             )
 
 

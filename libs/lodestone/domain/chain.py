@@ -183,7 +183,7 @@ def collect_scrap(
 def _check_input(step: Step, batch: Batch, kg: Decimal, field: str) -> None:
     batch.check_custodian(step.actor.id, f"{field}.batch")
     batch.check_movable(f"{field}.batch")
-    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    batch.check_chronology(step.occurred_at, "occurred_at")
     batch.check_take(kg, f"{field}.mass_kg")
 
 
@@ -422,7 +422,7 @@ def split(step: Step, batch: Batch, parts: Sequence[tuple[str, object]]) -> list
         raise InvalidInput("parts", "required", "a split makes at least one part")
     batch.check_custodian(step.actor.id, "batch")
     batch.check_movable("batch")
-    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    batch.check_chronology(step.occurred_at, "occurred_at")
     checked: list[tuple[str, Decimal]] = []
     codes: set[str] = set()
     for n, (code, kg) in enumerate(parts):
@@ -512,6 +512,37 @@ def merge(step: Step, code: str, inputs: Sequence[tuple[Batch, object]]) -> list
     return [merged, *(b for b, _ in taken)]
 
 
+def move(step: Step, batch: Batch, to_facility: Facility) -> Batch:
+    """The holder moves a batch to another of its facilities, or to a warehouse or port
+    (a sale is a custody transfer, not a move)."""
+    batch.check_custodian(step.actor.id, "batch")
+    batch.check_movable("batch")
+    batch.check_chronology(step.occurred_at, "occurred_at")
+    if to_facility.id == batch.facility_id:
+        raise InvalidInput(
+            "to_facility",
+            "different-facility",
+            f"batch {batch.lot_code} is already at {to_facility.code}",
+        )
+    if to_facility.owner_id != step.actor.id and to_facility.kind not in (
+        FacilityKind.WAREHOUSE,
+        FacilityKind.PORT,
+    ):
+        raise Forbidden(
+            "to_facility",
+            "facility-owner",
+            f"facility {to_facility.code} is neither the holder's nor a warehouse or port",
+        )
+    batch.trigger_event(
+        Batch.BatchMoved,
+        from_facility_id=batch.facility_id,
+        to_facility_id=to_facility.id,
+        reported_by=step.by,
+        occurred_at=step.occurred_at,
+    )
+    return batch
+
+
 def transfer_custody(
     step: Step,
     batch: Batch,
@@ -524,7 +555,7 @@ def transfer_custody(
     """A sale: the whole batch changes hands (split first to sell part of it)."""
     batch.check_custodian(step.actor.id, "batch")
     batch.check_movable("batch")
-    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    batch.check_chronology(step.occurred_at, "occurred_at")
     if buyer.id == step.actor.id:
         raise RuleBroken("buyer", "distinct-parties", "a batch cannot be sold to its holder")
     if not contract.strip():
@@ -573,7 +604,7 @@ def export_shipment(
     """Goods leave the country under an export licence, which the shipment draws down."""
     batch.check_custodian(step.actor.id, "batch")
     batch.check_movable("batch")
-    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    batch.check_chronology(step.occurred_at, "occurred_at")
     destination = country(destination_country, "destination_country")
     if consignee.country != destination:
         raise RuleBroken(
@@ -629,7 +660,7 @@ def receive_shipment(
         raise Forbidden(
             "batch", "consignee", f"batch {batch.lot_code} is consigned to another actor"
         )
-    batch.check_not_before_creation(step.occurred_at, "occurred_at")
+    batch.check_chronology(step.occurred_at, "occurred_at")
     _own_facility(step, facility, "facility")
     shipped: Decimal = batch.export["kg"]
     kg = shipped if received_kg is None else mass(received_kg, "received_kg")
@@ -664,6 +695,7 @@ def quarantine(principal: Principal, batch: Batch, reason: str, at: datetime) ->
         )
     if not reason.strip():
         raise InvalidInput("reason", "required", "say why the batch is held")
+    batch.check_chronology(at, "occurred_at")
     batch.trigger_event(
         Batch.BatchQuarantined,
         reason=reason.strip(),
@@ -685,6 +717,7 @@ def release(principal: Principal, batch: Batch, reason: str, at: datetime) -> Ba
         principal.require(Role.REGULATOR, Role.ADMIN, field="batch")
     if not reason.strip():
         raise InvalidInput("reason", "required", "say why the batch is released")
+    batch.check_chronology(at, "occurred_at")
     batch.trigger_event(
         Batch.BatchReleased,
         reason=reason.strip(),

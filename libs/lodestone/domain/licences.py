@@ -17,6 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from lodestone.domain.refusals import Forbidden, InvalidInput, RuleBroken
+from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import (
     CONTROLLED,
     CUSTOMS_HEADINGS,
@@ -36,7 +37,14 @@ class LicenceKind(StrEnum):
 QUOTAS = frozenset({LicenceKind.MINING_QUOTA, LicenceKind.SEPARATION_QUOTA})
 
 
+#: A quota may be as large as a national cap (270,000 t REO in 2024) and more.
+MAX_LICENCE_KG = Decimal("1000000000")  # 1 Mt
+
+
 class Licence(Aggregate):
+    Snapshot = TypedSnapshot
+    ENUM_FIELDS = {"kind": LicenceKind}
+
     class Issued(Aggregate.Created):
         number: str
         kind: str
@@ -141,7 +149,7 @@ class Licence(Aggregate):
             number=number,
             kind=kind.value,
             holder_id=holder_id,
-            max_kg=mass(max_kg, "max_kg"),
+            max_kg=mass(max_kg, "max_kg", limit=MAX_LICENCE_KG),
             valid_from=valid_from,
             valid_until=valid_until,
             items=checked_items,
@@ -254,6 +262,10 @@ def _export_item(item: Mapping[str, Any], field: str) -> dict[str, Any]:
             f"{field}.material", "material", f"{item.get('material')!r} is not a material"
         ) from None
     code = str(item.get("customs_code", "")).strip()
+    if len(code.replace(".", "")) < 4:
+        raise InvalidInput(
+            f"{field}.customs_code", "customs-heading", "at least a 4-digit heading, e.g. 8505.11"
+        )
     if not any(code.startswith(h) or h.startswith(code) for h in CUSTOMS_HEADINGS[material]):
         raise InvalidInput(
             f"{field}.customs_code",

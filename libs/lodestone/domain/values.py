@@ -190,13 +190,15 @@ CUSTOMS_HEADINGS: Mapping[Material, tuple[str, ...]] = {
 }
 
 
-def mass(value: object, field: str, *, allow_zero: bool = False) -> Decimal:
+def mass(
+    value: object, field: str, *, allow_zero: bool = False, limit: Decimal = MAX_BATCH_KG
+) -> Decimal:
     """An exact kilogram figure: finite, positive, at most 6 decimal places."""
     number = _decimal(value, field)
     if number < 0 or (number == 0 and not allow_zero):
         raise InvalidInput(field, "mass-positive", f"must be greater than 0 kg, got {number}")
-    if number > MAX_BATCH_KG:
-        raise InvalidInput(field, "mass-bounded", f"must be at most {MAX_BATCH_KG} kg")
+    if number > limit:
+        raise InvalidInput(field, "mass-bounded", f"must be at most {limit} kg")
     if -number.as_tuple().exponent > MASS_PLACES:  # type: ignore[operator]
         raise InvalidInput(
             field, "mass-precision", f"at most {MASS_PLACES} decimal places (milligrams)"

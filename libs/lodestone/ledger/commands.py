@@ -125,6 +125,12 @@ class TransferCustody(Step):
 
 
 @dataclass(frozen=True)
+class MoveBatch(Step):
+    batch: str
+    to_facility: str
+
+
+@dataclass(frozen=True)
 class ExportShipment(Step):
     batch: str
     licence: str

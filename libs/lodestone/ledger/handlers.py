@@ -343,6 +343,15 @@ def _(
 
 
 @handle.register
+def _(cmd: c.MoveBatch, uow: UnitOfWork, principal: Principal, now: datetime) -> dict[str, Any]:
+    s = step(uow, principal, cmd, now)
+    b = batch(uow, cmd.batch, s.actor.id, "batch")
+    to = facility(uow, cmd.to_facility, "to_facility")
+    chain.move(s, b, to)
+    return answer("BatchMoved", b, to_facility=to.code)
+
+
+@handle.register
 def _(
     cmd: c.ExportShipment, uow: UnitOfWork, principal: Principal, now: datetime
 ) -> dict[str, Any]:

@@ -170,6 +170,12 @@ class GenealogyProjection:
                     event.occurred_at,
                 )
             )
+        elif isinstance(event, Batch.BatchMoved):
+            writer.upsert_batch(
+                BatchRow(
+                    event.originator_id, event.originator_version, facility_id=event.to_facility_id
+                )
+            )
         elif isinstance(event, Batch.ShipmentExported):
             writer.upsert_batch(
                 BatchRow(event.originator_id, event.originator_version, status="in_transit")

@@ -30,6 +30,7 @@ DESCRIPTIONS = {
     "batch-split": "One batch becomes several; what is not split off stays with it.",
     "batches-merged": "Batches of one material at one facility become one, with their mass-weighted composition.",
     "custody-transferred": "A sale: the whole batch passes to the buyer (the client), with contract and volume.",
+    "batch-moved": "The holder moves a batch between its own facilities, or to a warehouse or port.",
     "shipment-exported": (
         "Goods leave the country under an export licence: item, customs code, destination, "
         "consignee, end user, validity and remaining quantity are checked, and the licence is drawn."

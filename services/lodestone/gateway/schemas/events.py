@@ -183,6 +183,15 @@ class CustodyTransferred(StepIn):
         )
 
 
+class BatchMoved(StepIn):
+    type: Literal["BatchMoved"] = "BatchMoved"
+    batch: BatchRef
+    to_facility: Ref = Field(description="Another of your facilities, or a warehouse or port")
+
+    def to_command(self) -> c.Command:
+        return c.MoveBatch(batch=self.batch, to_facility=self.to_facility, **self.step_fields())
+
+
 class ShipmentExported(StepIn):
     type: Literal["ShipmentExported"] = "ShipmentExported"
     batch: BatchRef
@@ -246,6 +255,7 @@ AnyEvent = Annotated[
     | BatchSplit
     | BatchesMerged
     | CustodyTransferred
+    | BatchMoved
     | ShipmentExported
     | ShipmentReceived
     | BatchQuarantined
@@ -268,6 +278,7 @@ EVENT_PATHS: dict[str, type[StepIn]] = {
     "batch-split": BatchSplit,
     "batches-merged": BatchesMerged,
     "custody-transferred": CustodyTransferred,
+    "batch-moved": BatchMoved,
     "shipment-exported": ShipmentExported,
     "shipment-received": ShipmentReceived,
     "batch-quarantined": BatchQuarantined,
