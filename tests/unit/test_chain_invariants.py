@@ -1571,3 +1571,56 @@ def test_sale_dated_before_the_sellers_own_purchase_is_refused(ledger, world, as
         field="occurred_at",
         rule="chronology",
     )
+
+
+def test_receipt_at_a_facility_outside_the_destination_country_is_refused(
+    ledger, world, admin, assert_refused
+):
+    exported_oxide(ledger, world)
+    ledger.execute(
+        admin, [c.RegisterFacility("D-DEPOT-CN", "AUTO depot in China", "warehouse", "AUTO", "CN")]
+    )
+
+    assert_refused(
+        world.auto,
+        [c.ReceiveShipment(batch="SEPCO/OX-1", facility="D-DEPOT-CN")],
+        RuleBroken,
+        field="facility",
+        rule="destination-country",
+    )
+    assert ledger.batch("SEPCO/OX-1").status is Status.IN_TRANSIT
+
+
+def test_sale_at_a_price_above_a_hundred_million_is_recorded(ledger, world):
+    extract_ore(ledger, world)
+
+    ledger.execute(
+        world.mine,
+        [
+            c.TransferCustody(
+                batch="ORE-1",
+                buyer="TRADER",
+                contract="K-1",
+                price=D("150000000.00"),
+                currency="CNY",
+            )
+        ],
+    )
+
+    assert ledger.batch("MINECO/ORE-1").custodian_id == ids.actor_id("TRADER")
+
+
+def test_price_with_fractions_of_a_cent_is_refused(ledger, world, assert_refused):
+    extract_ore(ledger, world)
+
+    assert_refused(
+        world.mine,
+        [
+            c.TransferCustody(
+                batch="ORE-1", buyer="TRADER", contract="K-1", price=D("10.001"), currency="USD"
+            )
+        ],
+        InvalidInput,
+        field="price",
+        rule="price-precision",
+    )

@@ -37,6 +37,7 @@ from lodestone.domain.values import (
     mass,
     reo_kg,
 )
+from lodestone.domain.values import price as total_price
 
 #: Reports may be stamped a little ahead of the server clock, never a day ahead.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -574,7 +575,7 @@ def transfer_custody(
         destination = to_facility.id
     checked_price = None
     if price is not None:
-        checked_price = mass(price, "price", allow_zero=True)  # same exactness rules as masses
+        checked_price = total_price(price, "price")
         if len(currency) != 3 or not currency.isalpha():
             raise InvalidInput("currency", "iso-4217", "give the price's ISO 4217 currency code")
     batch.trigger_event(
@@ -662,6 +663,13 @@ def receive_shipment(
         )
     batch.check_chronology(step.occurred_at, "occurred_at")
     _own_facility(step, facility, "facility")
+    if facility.country != batch.export["destination_country"]:
+        raise RuleBroken(
+            "facility",
+            "destination-country",
+            f"facility {facility.code} is in {facility.country}; the shipment was exported to "
+            f"{batch.export['destination_country']}",
+        )
     shipped: Decimal = batch.export["kg"]
     kg = shipped if received_kg is None else mass(received_kg, "received_kg")
     if kg > shipped:

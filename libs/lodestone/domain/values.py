@@ -20,6 +20,7 @@ EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 MASS_PLACES = 6  # milligram resolution on kilogram figures
 FRACTION_PLACES = 9
 MAX_BATCH_KG = Decimal("100000000")  # 100,000 t: more than a year's output of any plant
+MAX_PRICE = Decimal("1000000000000")  # a trillion in any currency: a typo, not a contract
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
@@ -203,6 +204,18 @@ def mass(
         raise InvalidInput(
             field, "mass-precision", f"at most {MASS_PLACES} decimal places (milligrams)"
         )
+    return number
+
+
+def price(value: object, field: str) -> Decimal:
+    """A contract's total price: exact, not negative, at most 2 decimal places."""
+    number = _decimal(value, field)
+    if number < 0:
+        raise InvalidInput(field, "price-not-negative", f"must not be negative, got {number}")
+    if number > MAX_PRICE:
+        raise InvalidInput(field, "price-bounded", f"must be at most {MAX_PRICE}")
+    if -number.as_tuple().exponent > 2:  # type: ignore[operator]
+        raise InvalidInput(field, "price-precision", "at most 2 decimal places")
     return number
 
 

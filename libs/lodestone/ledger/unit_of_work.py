@@ -40,7 +40,10 @@ class UnitOfWork:
         return aggregate
 
     def require_new(self, id: UUID, field: str, what: str) -> None:
-        if id in self._aggregates or id in self._repository:
+        # One indexed select of at most one stored event, not a full aggregate load.
+        if id in self._aggregates or self._repository.event_store.recorder.select_events(
+            id, limit=1
+        ):
             raise Conflict(field, "unique", f"{what} already exists")
 
     def add(self, *aggregates: Any) -> None:

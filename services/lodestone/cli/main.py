@@ -58,7 +58,6 @@ def demo(
 ) -> None:
     """Load a deterministic demo chain (mines to end clients) and start the gateway."""
     from lodestone.demo.generator import load
-
     from lodestone.infra.wiring import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
@@ -74,7 +73,11 @@ def demo(
             f"Generating and recording a demo chain (seed {seed}, about {size} events)..."
         ):
             summary = load(ledger, seed=seed, size=size)
-        console.print(f"[green]Recorded {summary.commands} events, {summary.batches} batches.[/]")
+        stored = ledger.recorder.max_notification_id()
+        console.print(
+            f"[green]Recorded {summary.commands} reported steps ({stored} stored events), "
+            f"{summary.batches} batches; magnet {summary.magnet} has {summary.magnet_ancestors} ancestors.[/]"
+        )
     view = build_genealogy_view(settings)
     genealogy_projector(ledger, view).catch_up()
     view.close()

@@ -168,8 +168,10 @@ class CustodyTransferred(StepIn):
     to_facility: Ref | None = Field(
         None, description="Where the goods go (the buyer's, a warehouse or a port)"
     )
-    price: Decimal | None = None
-    currency: Annotated[str, Field(max_length=3)] = ""
+    price: Decimal | None = Field(
+        None, description="Total contract price for the whole batch (not per kg)"
+    )
+    currency: Annotated[str, Field(max_length=3, description="ISO 4217, with a price")] = ""
 
     def to_command(self) -> c.Command:
         return c.TransferCustody(
