@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from rich.tree import Tree
 from lodestone.infra.settings import Settings
 
 app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # commands printed for copying must not wrap
 
 DataDir = Annotated[
     Path | None, typer.Option(help="Data directory (default: LODESTONE_DATA_DIR or ./var)")
@@ -102,6 +103,15 @@ def demo(
         )
     if serve_after:
         serve(settings.data_dir, None, port)
+
+
+def _self() -> str:
+    """How this command was called (e.g. .venv/bin/lodestone), for printed hints."""
+    path = Path(sys.argv[0])
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
 
 
 @app.command()
