@@ -3,12 +3,14 @@ FastAPI's TestClient), and a small registered world with one key per role."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lodestone.gateway import create_app
@@ -18,6 +20,9 @@ ADMIN_KEY = "test-admin-key"
 VALID_FROM = "2026-01-01T00:00:00Z"
 VALID_UNTIL = "2027-12-31T00:00:00Z"
 ORE = {"Nd": "0.030", "Pr": "0.010", "Dy": "0.002", "Tb": "0.0005", "Fe": "0.20"}
+#: Beneficiated ore: what 10,000 kg of ORE yields as 800 kg of concentrate (96 % recovery).
+CONCENTRATE = {"Nd": "0.36", "Pr": "0.12", "Dy": "0.024", "Tb": "0.006", "Fe": "0.05"}
+PROBLEM = "application/problem+json"
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -54,10 +59,34 @@ class World:
         return int(self.client.get("/health").json()["recorded_position"])
 
     def extract(self, lot: str = "ORE-1", kg: str = "10000", **extra: Any) -> Any:
-        body = {"facility": "MINE-1", "quota": "MQ-1", "lot_code": lot, "mass_kg": kg, "composition": ORE}
+        body = {
+            "facility": "MINE-1",
+            "quota": "MQ-1",
+            "lot_code": lot,
+            "mass_kg": kg,
+            "composition": ORE,
+        }
         response = self.event("ore-extracted", body | extra)
         assert response.status_code == 201, response.text
         return response.json()
+
+    def report(self, kind: str, body: dict[str, Any], who: str = "mine") -> Any:
+        """Report an event that must be recorded; its answer."""
+        return _ok(self.event(kind, body, who))
+
+    def register(self, path: str, body: dict[str, Any], who: str = "admin") -> Any:
+        """Register an actor, facility, licence or credential that must be accepted."""
+        return _ok(self.post(path, body, who))
+
+    def refused(self, path: str, body: dict[str, Any], who: str = "mine", **headers: str) -> Any:
+        """POST a request that must be refused: the answer is problem+json and nothing
+        new is stored."""
+        before = self.recorded()
+        response = self.post(path, body, who, **headers)
+        assert response.headers["content-type"] == PROBLEM, response.text
+        assert response.status_code >= 400, response.text
+        assert self.recorded() == before, "a refused request stored something"
+        return response
 
 
 def _ok(response: Any) -> Any:
@@ -67,6 +96,11 @@ def _ok(response: Any) -> Any:
 
 @pytest.fixture
 def world(client: TestClient) -> World:
+    return register_world(client)
+
+
+def register_world(client: TestClient) -> World:
+    """Registers the actors, facilities, licences and keys of ``world`` through ``client``."""
     admin = bearer(ADMIN_KEY)
 
     def post(path: str, body: dict[str, Any]) -> Any:
@@ -86,8 +120,17 @@ def world(client: TestClient) -> World:
         ("OTH-1", "separation_plant", "OTHER", "CN"),
         ("AUTO-1", "magnet_plant", "AUTOCO", "DE"),
     ]:
-        post("/v1/facilities", {"code": code, "name": code, "kind": kind, "owner": owner, "country": country})
-    quota = {"kind": "mining_quota", "holder": "MINECO", "max_kg": "100000", "valid_from": VALID_FROM, "valid_until": VALID_UNTIL}
+        post(
+            "/v1/facilities",
+            {"code": code, "name": code, "kind": kind, "owner": owner, "country": country},
+        )
+    quota = {
+        "kind": "mining_quota",
+        "holder": "MINECO",
+        "max_kg": "100000",
+        "valid_from": VALID_FROM,
+        "valid_until": VALID_UNTIL,
+    }
     post("/v1/licences", {"number": "MQ-1", **quota})
     post("/v1/licences", {"number": "SQ-1", **quota, "kind": "separation_quota"})
     post(
@@ -99,7 +142,10 @@ def world(client: TestClient) -> World:
             "max_kg": "50000",
             "valid_from": VALID_FROM,
             "valid_until": VALID_UNTIL,
-            "items": [{"material": "ore", "customs_code": "2530.90"}, {"material": "oxide", "customs_code": "2846"}],
+            "items": [
+                {"material": "ore", "customs_code": "2530.90"},
+                {"material": "oxide", "customs_code": "2846"},
+            ],
             "consignee": "AUTOCO",
             "end_user": "Auto Motors GmbH",
             "end_use": "EV traction motors",
@@ -119,3 +165,135 @@ def world(client: TestClient) -> World:
     ]:
         keys[who] = post("/v1/credentials", {"role": role, "actor": actor, "label": who})["key"]
     return World(client, keys)
+
+
+@pytest.fixture(scope="session")
+def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """``world``'s data directory, registered once per session, and its keys."""
+    data_dir = tmp_path_factory.mktemp("world-template") / "data"
+    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))
+    with TestClient(app, raise_server_exceptions=False) as template_client:
+        keys = register_world(template_client).keys
+    return data_dir, keys
+
+
+@pytest.fixture(scope="session")
+def fresh_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[FastAPI, Path]:
+    """One gateway app for every ``fresh_world``, and the data directory it serves.
+
+    A new app pays for FastAPI building its routes' dependants on their first requests
+    (0.1-0.5 s); reusing one app keeps that to once a session. Each test still runs the
+    app's lifespan, so it gets a runtime of its own on its own copy of the data."""
+    data_dir = tmp_path_factory.mktemp("fresh-world") / "data"
+    return create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY)), data_dir
+
+
+@pytest.fixture
+def fresh_world(
+    world_template: tuple[Path, dict[str, str]], fresh_app: tuple[FastAPI, Path]
+) -> Iterator[World]:
+    """The same registered world as ``world`` for this test alone, in milliseconds: the
+    template's data directory copied into place, then the shared app started on it."""
+    template_dir, keys = world_template
+    app, data_dir = fresh_app
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.copytree(template_dir, data_dir)
+    with TestClient(app, raise_server_exceptions=False) as fresh_client:
+        yield World(fresh_client, dict(keys))
+
+
+# --- request bodies of a small realistic chain (all defaults are MINECO's) -------------------
+
+
+def ore(lot: str = "ORE-1", kg: str = "10000", **extra: Any) -> dict[str, Any]:
+    """Rock ore from MINE-1 under mining quota MQ-1."""
+    body = {"facility": "MINE-1", "quota": "MQ-1", "lot_code": lot, "mass_kg": kg}
+    return body | {"composition": ORE} | extra
+
+
+def beneficiation(
+    ore_lot: str = "ORE-1",
+    take: str = "10000",
+    lot: str = "CON-1",
+    kg: str = "800",
+    reference: str = "WO-1",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Ore -> concentrate at MINE-1."""
+    body = {
+        "facility": "MINE-1",
+        "process": "beneficiation",
+        "reference": reference,
+        "inputs": [{"batch": ore_lot, "mass_kg": take}],
+        "outputs": [
+            {"lot_code": lot, "material": "concentrate", "mass_kg": kg, "composition": CONCENTRATE}
+        ],
+    }
+    return body | extra
+
+
+def sale(batch: str = "ORE-1", buyer: str = "MAGCO", **extra: Any) -> dict[str, Any]:
+    body = {"batch": batch, "buyer": buyer, "contract": "C-2026-077"}
+    return body | extra
+
+
+def export(batch: str = "ORE-1", **extra: Any) -> dict[str, Any]:
+    """A shipment under EX-1 as licensed: ore to Auto Motors GmbH in Germany."""
+    body = {
+        "batch": batch,
+        "licence": "EX-1",
+        "consignee": "AUTOCO",
+        "destination_country": "DE",
+        "end_user": "Auto Motors GmbH",
+        "customs_code": "2530.90",
+    }
+    return body | extra
+
+
+def receipt(batch: str = "MINECO/ORE-1", **extra: Any) -> dict[str, Any]:
+    return {"batch": batch, "facility": "AUTO-1"} | extra
+
+
+def hold(batch: str = "ORE-1", reason: str = "assay disputed", **extra: Any) -> dict[str, Any]:
+    """The body of a quarantine or a release."""
+    return {"batch": batch, "reason": reason} | extra
+
+
+def concentrate_at_separation_plant(world: World) -> None:
+    """MINECO mines ORE-1 at MINE-1, beneficiates it there into 800 kg of CON-1 and
+    moves that to its separation plant SEP-1."""
+    world.extract("ORE-1", "10000")
+    world.report("batch-transformed", beneficiation())
+    world.report("batch-moved", {"batch": "CON-1", "to_facility": "SEP-1"})
+
+
+def separation(**extra: Any) -> dict[str, Any]:
+    """MINECO separates CON-1 at SEP-1 into NdPr, Dy and Tb oxides under quota SQ-1."""
+    body = {
+        "facility": "SEP-1",
+        "process": "separation",
+        "reference": "SX-2026-14",
+        "quota": "SQ-1",
+        "inputs": [{"batch": "CON-1", "mass_kg": "800"}],
+        "outputs": [
+            {
+                "lot_code": "NDPR-OX",
+                "material": "oxide",
+                "mass_kg": "440",
+                "composition": {"Nd": "0.6375", "Pr": "0.2125"},
+            },
+            {
+                "lot_code": "DY-OX",
+                "material": "oxide",
+                "mass_kg": "22",
+                "composition": {"Dy": "0.86"},
+            },
+            {
+                "lot_code": "TB-OX",
+                "material": "oxide",
+                "mass_kg": "5.5",
+                "composition": {"Tb": "0.85"},
+            },
+        ],
+    }
+    return body | extra

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
-import pytest
-
 from lodestone.domain import ids
 from lodestone.domain.batches import Status
 from lodestone.domain.chain import OutputSpec, UntracedInput
@@ -1028,7 +1026,7 @@ def test_batch_in_transit_cannot_be_split(ledger, world, assert_refused):
         [c.Split(batch="OX-1", parts=[("OX-1-A", D("10"))])],
         Conflict,
         field="batch",
-        rule="batch-in_transit",
+        rule="batch-in-transit",
     )
     assert remaining(ledger, "SEPCO/OX-1") == D("50")
 
@@ -1036,7 +1034,7 @@ def test_batch_in_transit_cannot_be_split(ledger, world, assert_refused):
 def test_batch_in_transit_cannot_be_exported_again(ledger, world, assert_refused):
     exported_oxide(ledger, world)
 
-    assert_refused(world.separator, [export()], Conflict, field="batch", rule="batch-in_transit")
+    assert_refused(world.separator, [export()], Conflict, field="batch", rule="batch-in-transit")
     assert drawn(ledger, "EX-1") == D("50")
 
 
@@ -1538,7 +1536,7 @@ def test_move_of_a_batch_in_transit_is_refused(ledger, world, assert_refused):
         [c.MoveBatch(batch="OX-1", to_facility="S-MET")],
         Conflict,
         field="batch",
-        rule="batch-in_transit",
+        rule="batch-in-transit",
     )
 
 

@@ -71,6 +71,7 @@ class Batch(Aggregate):
             batch.created_at = self.occurred_at
             batch.last_occurred_at = self.occurred_at
             batch.parents = []
+            batch.holders = [self.actor_id]
             batch.origin = None
             batch.export = None
             batch.quarantine = None
@@ -168,6 +169,7 @@ class Batch(Aggregate):
         def change(self, batch: Batch) -> None:
             batch.custodian_id = self.buyer_id
             batch.facility_id = self.to_facility_id
+            batch.holders = [*batch.holders, self.buyer_id]
 
     class ShipmentExported(Step):
         licence_id: UUID
@@ -200,6 +202,7 @@ class Batch(Aggregate):
         def change(self, batch: Batch) -> None:
             batch.status = Status.ACTIVE
             batch.custodian_id = self.receiver_id
+            batch.holders = [*batch.holders, self.receiver_id]
             batch.facility_id = self.facility_id
             batch.remaining_kg = self.received_kg
             batch.export = None
@@ -252,6 +255,7 @@ class Batch(Aggregate):
     created_at: datetime
     last_occurred_at: datetime  # the latest step: nothing may be dated before it
     parents: list[dict[str, Any]]
+    holders: list[UUID]  # every actor that has held it: the parties to its trades
     origin: dict[str, Any] | None
     export: dict[str, Any] | None
     quarantine: dict[str, Any] | None
@@ -275,7 +279,8 @@ class Batch(Aggregate):
                 Status.IN_TRANSIT: "is in transit on an export shipment",
                 Status.QUARANTINED: "is quarantined",
             }[self.status]
-            raise Conflict(field, f"batch-{self.status.value}", f"batch {self.lot_code} {why}")
+            rule = f"batch-{self.status.value.replace('_', '-')}"
+            raise Conflict(field, rule, f"batch {self.lot_code} {why}")
 
     def check_custodian(self, actor: UUID, field: str) -> None:
         if self.custodian_id != actor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from functools import singledispatch
 from typing import Any
 from uuid import UUID
@@ -76,6 +77,7 @@ def batch(uow: UnitOfWork, ref: str, own_actor: UUID | None, field: str) -> Batc
 
 
 def step(uow: UnitOfWork, principal: Principal, cmd: c.Step, now: datetime) -> chain.Step:
+    principal.require(Role.OPERATOR, Role.ADMIN, field="actor")
     if cmd.actor is not None:
         reporter = actor(uow, cmd.actor, "actor")
     elif principal.actor is not None:
@@ -97,8 +99,16 @@ def answer(event: str, b: Batch, **extra: Any) -> dict[str, Any]:
         "batch_id": str(b.id),
         "lot_code": b.lot_code,
         "batch": b.reference,
-        **{k: str(v) if v is not None else None for k, v in extra.items()},
+        **{k: _text(v) for k, v in extra.items()},
     }
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
 
 
 @singledispatch
@@ -221,7 +231,7 @@ def _(
         id = UUID(cmd.credential_id)
     except ValueError:
         raise InvalidInput("credential_id", "uuid", "not a credential id") from None
-    credential = uow.get(Credential, id, "credential_id", "credential")
+    credential = uow.get(Credential, id, "", "credential")
     if credential.revoked:
         raise InvalidInput("credential_id", "not-revoked", "already revoked")
     credential.revoke(principal.id, cmd.reason)
@@ -312,7 +322,7 @@ def _(cmd: c.Split, uow: UnitOfWork, principal: Principal, now: datetime) -> dic
         "batch_id": str(parent.id),
         "parts": [f"{s.actor.code}/{b.lot_code}" for b in changed[1:]],
         "part_ids": [str(b.id) for b in changed[1:]],
-        "remaining_kg": str(parent.remaining_kg),
+        "remaining_kg": _text(parent.remaining_kg),
     }
 
 
@@ -384,18 +394,23 @@ def _(
 @handle.register
 def _(cmd: c.Quarantine, uow: UnitOfWork, principal: Principal, now: datetime) -> dict[str, Any]:
     b = batch(uow, cmd.batch, principal.actor, "batch")
-    chain.quarantine(principal, b, cmd.reason, _at(cmd, now))
+    chain.quarantine(principal, b, cmd.reason, _at(cmd, now, uow, principal))
     return answer("BatchQuarantined", b)
 
 
 @handle.register
 def _(cmd: c.Release, uow: UnitOfWork, principal: Principal, now: datetime) -> dict[str, Any]:
     b = batch(uow, cmd.batch, principal.actor, "batch")
-    chain.release(principal, b, cmd.reason, _at(cmd, now))
+    chain.release(principal, b, cmd.reason, _at(cmd, now, uow, principal))
     return answer("BatchReleased", b)
 
 
-def _at(cmd: c.Step, now: datetime) -> datetime:
+def _at(cmd: c.Step, now: datetime, uow: UnitOfWork, principal: Principal) -> datetime:
+    if cmd.actor is not None:
+        # Holds are reported by the custodian (for itself) or an authority; naming
+        # another company is refused as for every other step.
+        named = actor(uow, cmd.actor, "actor")
+        principal.acts_for(named.id, "actor", f"actor {named.code}")
     at = cmd.occurred_at or now
     if at.tzinfo is None:
         raise InvalidInput("occurred_at", "timezone", "give a time zone (e.g. Z or +08:00)")

@@ -322,14 +322,18 @@ class Lineage:
 def upstream(view: GenealogyView, batch_id: UUID) -> Lineage:
     edges = view.ancestors(batch_id)
     ids = {batch_id} | {e.parent_id for e in edges}
-    return _lineage(view, batch_id, ids, edges)
+    return _with_trades(view, _lineage(view, batch_id, ids, edges))
 
 
 def downstream(view: GenealogyView, batch_id: UUID) -> Lineage:
     edges = view.descendants(batch_id)
     ids = {batch_id} | {e.child_id for e in edges}
-    lineage = _lineage(view, batch_id, ids, edges)
-    lineage.trades = view.trades(ids)
+    return _with_trades(view, _lineage(view, batch_id, ids, edges))
+
+
+def _with_trades(view: GenealogyView, lineage: Lineage) -> Lineage:
+    """Sales, exports and receipts of every batch in the lineage: who the parties are."""
+    lineage.trades = view.trades(lineage.batches.keys())
     extra = {t.from_id for t in lineage.trades} | {t.to_id for t in lineage.trades}
     lineage.names.update(view.names({i for i in extra if i is not None} - lineage.names.keys()))
     return lineage

@@ -44,7 +44,7 @@ def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str,
     """The authoritative current state, read from the event store."""
     facility = ledger.facility(batch.facility_id)
     custodian = ledger.actor(batch.custodian_id)
-    parties = {batch.reporter_id, batch.custodian_id}
+    parties = {*batch.holders, batch.reporter_id}
     if batch.export:
         parties |= {batch.export["exporter_id"], batch.export["consignee_id"]}
     sees = principal.sees_commercial(*parties)
@@ -57,19 +57,27 @@ def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str,
         "initial_kg": batch.initial_kg,
         "remaining_kg": batch.remaining_kg,
         "composition": batch.composition,
+        # A facility names its owner, so it is as commercial as the custodian.
         "facility": {
             "code": facility.code,
             "name": facility.name,
             "kind": facility.kind.value,
             "country": facility.country,
-        },
+        }
+        if sees
+        else {"kind": facility.kind.value, "country": facility.country, **REDACTED},
         "custodian": {"code": custodian.code, "name": custodian.name, "country": custodian.country}
         if sees
         else REDACTED,
         "created_at": batch.created_at,
         "version": batch.version,
+        # Parent lot references name the suppliers.
         "parents": [
-            {"batch": _reference(ledger, p["batch_id"]), "id": p["batch_id"], "kg": p["kg"]}
+            {
+                "batch": _reference(ledger, p["batch_id"]) if sees else None,
+                "id": p["batch_id"],
+                "kg": p["kg"],
+            }
             for p in batch.parents
         ],
     }
@@ -115,17 +123,22 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
         parties = {row.reporter_id, row.custodian_id}
         for trade in trades_by_batch.get(row.id, ()):
             parties |= {trade.from_id, trade.to_id}
+        # Lot references and facilities name companies: shown to the parties of the
+        # batch, auditors, regulators and admins; others see material, masses, the
+        # country and the origin (mines are not clients).
+        sees = principal.sees_commercial(*(p for p in parties if p))
+        facility = names.get(row.facility_id) if row.facility_id else None
         node: dict[str, Any] = {
             "id": row.id,
-            "batch": row.reference,
+            "batch": row.reference if sees or row.id == lineage_.root else None,
             "material": row.material,
             "status": row.status,
             "initial_kg": row.initial_kg,
             "remaining_kg": row.remaining_kg,
-            "facility": _party(names.get(row.facility_id)) if row.facility_id else None,
-            "custodian": _party(names.get(row.custodian_id))
-            if principal.sees_commercial(*(p for p in parties if p))
-            else REDACTED,
+            "facility": _party(facility)
+            if sees
+            else {"country": facility.country if facility else None, **REDACTED},
+            "custodian": _party(names.get(row.custodian_id)) if sees else REDACTED,
         }
         if row.origin_kind:
             node["origin"] = {
@@ -233,7 +246,9 @@ def provenance(lineage_: Lineage, shares: dict[str, list[OriginShare]]) -> dict[
         {
             "batch": root.reference,
             "model": "mass balance (ISO 22095): inputs of each step pooled per element",
-            "basis_kg": root.remaining_kg,
+            # A consumed batch is described as it was made.
+            "basis": "remaining" if root.remaining_kg else "initial",
+            "basis_kg": root.remaining_kg or root.initial_kg,
             "elements": elements,
             "by_country": by_country,
         }

@@ -15,6 +15,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from lodestone.domain.refusals import Refusal
+from lodestone.gateway.schemas.events import EVENT_PATHS
+
+#: The bulk envelope's union puts the event type in the error location; a client wants
+#: ``events[1].mass_kg``, not ``events[1].OreExtracted.mass_kg``.
+UNION_TAGS = frozenset(model.__name__ for model in EVENT_PATHS.values())
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -59,13 +64,15 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = []
     for error in exc.errors():
+        rule = str(error.get("type", "invalid")).replace("_", "-")
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ""
-        for part in loc:
-            field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
-        errors.append(
-            {"field": field, "rule": error.get("type", "invalid"), "detail": error.get("msg", "")}
-        )
+        if rule != "json-invalid":  # there the location is a byte offset, not a field
+            for part in loc:
+                if part in UNION_TAGS:
+                    continue
+                field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
+        errors.append({"field": field, "rule": rule, "detail": error.get("msg", "")})
     first = errors[0] if errors else {"field": "", "rule": "invalid", "detail": "invalid request"}
     return problem(
         422,
