@@ -6,7 +6,15 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv >/dev/null 2>&1 || true
 [ -x .venv/bin/python ] || { echo "python3 -m venv failed: install python3.11 with venv" >&2; exit 1; }
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-echo "== ruff"; .venv/bin/ruff check libs services tests bench
+# A real PostgreSQL server for the postgres half of the suite: Debian's package, started
+# by the tests themselves on a free loopback port (tests/integration/postgres_fixture.py).
+if [ -z "${LODESTONE_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "== installing PostgreSQL (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+echo "== ruff"; .venv/bin/ruff check .
 echo "== import contracts"; .venv/bin/lint-imports --no-cache
 echo "== mypy"; .venv/bin/mypy libs
 echo "== pytest"

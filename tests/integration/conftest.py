@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from lodestone.domain.access import Principal, Role
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from lodestone.ledger.application import sqlite_env
+from tests.integration.backends import Backend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN = Principal("admin", Role.ADMIN)
@@ -226,7 +225,8 @@ def record_chain(ledger: Ledger) -> None:
 
 
 @pytest.fixture
-def chain_ledger(tmp_path: Path) -> Ledger:
-    ledger = Ledger(sqlite_env(tmp_path / "events.sqlite"), clock=lambda: NOW)
+def chain_ledger(backend: Backend) -> Ledger:
+    """The chain on the backend under test (SQLite file or PostgreSQL schema)."""
+    ledger = backend.ledger(clock=lambda: NOW)
     record_chain(ledger)
     return ledger

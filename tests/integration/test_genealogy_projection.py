@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
 from lodestone.ledger import Ledger
 from lodestone.projections import genealogy
-from lodestone.projections.genealogy import GenealogyProjection
-from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
 from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector
+from tests.integration.backends import Backend
 
 
-def project(ledger: Ledger, path: Path) -> tuple[SQLiteGenealogyView, Projector]:
-    view = SQLiteGenealogyView(path)
+def project(ledger: Ledger, view: GenealogyView) -> tuple[GenealogyView, Projector]:
     projector = Projector(
         GenealogyProjection(),
         view,
@@ -34,7 +32,7 @@ def all_events(ledger: Ledger) -> list[tuple[int, object]]:
 
 
 def apply(
-    view: SQLiteGenealogyView, events: list[tuple[int, object]], source: str = "test"
+    view: GenealogyView, events: list[tuple[int, object]], source: str = "test"
 ) -> None:
     projection = GenealogyProjection()
     for position, event in events:
@@ -43,9 +41,9 @@ def apply(
 
 
 def test_rebuild_from_position_zero_gives_the_identical_state(
-    chain_ledger: Ledger, tmp_path: Path
+    chain_ledger: Ledger, backend: Backend
 ) -> None:
-    view, projector = project(chain_ledger, tmp_path / "rm.sqlite")
+    view, projector = project(chain_ledger, backend.genealogy_view("rm"))
     before = view.fingerprint()
 
     view.reset()
@@ -56,8 +54,8 @@ def test_rebuild_from_position_zero_gives_the_identical_state(
     assert projector.position() == chain_ledger.recorder.max_notification_id()
 
 
-def test_repeated_events_change_nothing(chain_ledger: Ledger, tmp_path: Path) -> None:
-    view, _ = project(chain_ledger, tmp_path / "rm.sqlite")
+def test_repeated_events_change_nothing(chain_ledger: Ledger, backend: Backend) -> None:
+    view, _ = project(chain_ledger, backend.genealogy_view("rm"))
     before = view.fingerprint()
 
     apply(view, all_events(chain_ledger))
@@ -66,9 +64,9 @@ def test_repeated_events_change_nothing(chain_ledger: Ledger, tmp_path: Path) ->
 
 
 def test_result_does_not_depend_on_interleaving_across_batches(
-    chain_ledger: Ledger, tmp_path: Path
+    chain_ledger: Ledger, backend: Backend
 ) -> None:
-    in_order, _ = project(chain_ledger, tmp_path / "ordered.sqlite")
+    in_order, _ = project(chain_ledger, backend.genealogy_view("ordered"))
     events = all_events(chain_ledger)
     # Keep each aggregate's own order (as a Kafka partition does) but shuffle the rest:
     # deal events round-robin from per-aggregate queues picked at random.
@@ -83,7 +81,7 @@ def test_result_does_not_depend_on_interleaving_across_batches(
         if not queues[key]:
             del queues[key]
     assert shuffled != events
-    interleaved = SQLiteGenealogyView(tmp_path / "shuffled.sqlite")
+    interleaved = backend.genealogy_view("shuffled")
 
     apply(interleaved, shuffled)
 
@@ -91,9 +89,9 @@ def test_result_does_not_depend_on_interleaving_across_batches(
 
 
 def test_a_failed_batch_commits_neither_rows_nor_position(
-    chain_ledger: Ledger, tmp_path: Path
+    chain_ledger: Ledger, backend: Backend
 ) -> None:
-    view = SQLiteGenealogyView(tmp_path / "rm.sqlite")
+    view = backend.genealogy_view("rm")
     events = all_events(chain_ledger)
 
     with pytest.raises(RuntimeError), view.transaction({"ledger": events[5][0]}) as writer:
@@ -106,9 +104,9 @@ def test_a_failed_batch_commits_neither_rows_nor_position(
 
 
 def test_upstream_reaches_both_mines_with_the_masses_taken(
-    chain_ledger: Ledger, tmp_path: Path
+    chain_ledger: Ledger, backend: Backend
 ) -> None:
-    view, _ = project(chain_ledger, tmp_path / "rm.sqlite")
+    view, _ = project(chain_ledger, backend.genealogy_view("rm"))
     target = chain_ledger.batch("NORTH/OX-B").id
 
     lineage = genealogy.upstream(view, target)
@@ -123,8 +121,8 @@ def test_upstream_reaches_both_mines_with_the_masses_taken(
     assert taken[("NORTH/OX-MIX", "NORTH/OX-B")] == D("200")
 
 
-def test_downstream_reaches_the_end_client_abroad(chain_ledger: Ledger, tmp_path: Path) -> None:
-    view, _ = project(chain_ledger, tmp_path / "rm.sqlite")
+def test_downstream_reaches_the_end_client_abroad(chain_ledger: Ledger, backend: Backend) -> None:
+    view, _ = project(chain_ledger, backend.genealogy_view("rm"))
 
     lineage = genealogy.downstream(view, chain_ledger.batch("SOUTH/ORE-S").id)
 
@@ -134,9 +132,9 @@ def test_downstream_reaches_the_end_client_abroad(chain_ledger: Ledger, tmp_path
 
 
 def test_provenance_shares_follow_each_element_to_its_mines(
-    chain_ledger: Ledger, tmp_path: Path
+    chain_ledger: Ledger, backend: Backend
 ) -> None:
-    view, _ = project(chain_ledger, tmp_path / "rm.sqlite")
+    view, _ = project(chain_ledger, backend.genealogy_view("rm"))
     lineage = genealogy.upstream(view, chain_ledger.batch("NORTH/OX-B").id)
 
     shares = genealogy.provenance(lineage)

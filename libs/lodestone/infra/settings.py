@@ -15,6 +15,14 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(
         None, description="Bootstrap admin API key; compared by hash, never stored"
     )
+    postgres_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL for the event store and read models (else SQLite in data_dir)",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka brokers: the relay publishes there and projectors consume"
+    )
+    kafka_partitions: int = Field(6, description="Partitions of lodestone.events.v1 when created")
     host: str = "127.0.0.1"
     port: int = 8000
     projector_interval: float = Field(0.05, description="Seconds between polls of the log")

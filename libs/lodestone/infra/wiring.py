@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from lodestone.infra.postgres_local import postgres_env
 from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
 from lodestone.ledger.application import sqlite_env
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.postgres_genealogy import PostgresGenealogyView
 from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
 
 
 def build_ledger(settings: Settings) -> Ledger:
+    if settings.postgres_url is not None:
+        url = settings.postgres_url.get_secret_value()
+        return Ledger(postgres_env(url, cache_size=settings.aggregate_cache_size))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Ledger(sqlite_env(settings.event_store_path, settings.aggregate_cache_size))
 
 
 def build_genealogy_view(settings: Settings) -> GenealogyView:
+    if settings.postgres_url is not None:
+        return PostgresGenealogyView(settings.postgres_url.get_secret_value())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SQLiteGenealogyView(settings.read_model_path)
