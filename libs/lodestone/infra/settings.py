@@ -22,11 +22,22 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         None, description="Kafka brokers: the relay publishes there and projectors consume"
     )
-    kafka_partitions: int = Field(6, description="Partitions of lodestone.events.v1 when created")
+    kafka_topic: str = Field(
+        "lodestone.events.v1", description="The topic every ledger event goes to"
+    )
+    kafka_partitions: int = Field(
+        6, description="Partitions of the topic when the project creates it"
+    )
+    projector_group: str = Field(
+        "lodestone.genealogy.v1", description="Consumer group of the genealogy projectors"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     projector_interval: float = Field(0.05, description="Seconds between polls of the log")
     aggregate_cache_size: int = 10_000
+    embedded_relay: bool = Field(
+        True, description="With Kafka configured, run the relay inside the gateway process"
+    )
     embedded_projector: bool = Field(
         True, description="Run the genealogy projector inside the gateway process"
     )

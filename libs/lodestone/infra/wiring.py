@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lodestone.infra.positions import PositionStore, PostgresPositionStore, SQLitePositionStore
 from lodestone.infra.postgres_local import postgres_env
 from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
@@ -24,3 +25,11 @@ def build_genealogy_view(settings: Settings) -> GenealogyView:
         return PostgresGenealogyView(settings.postgres_url.get_secret_value())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SQLiteGenealogyView(settings.read_model_path)
+
+
+def build_position_store(settings: Settings) -> PositionStore:
+    """Where the relay records how far it has published: beside the event store."""
+    if settings.postgres_url is not None:
+        return PostgresPositionStore(settings.postgres_url.get_secret_value())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLitePositionStore(settings.event_store_path)

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.persistence import Mapper, Notification, StoredEvent
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+    StoredEvent,
+    UUIDAsHex,
+)
 
 TOPIC = "lodestone.events.v1"
 SOURCE = "urn:lodestone:ledger"
@@ -72,3 +80,12 @@ def decode(value: bytes, mapper: Mapper[Any]) -> tuple[int, Any]:
         state=json.dumps(body["state"], separators=(",", ":")).encode("utf-8"),
     )
     return int(body["position"]), mapper.to_domain_event(stored)
+
+
+def mapper() -> Mapper[Any]:
+    """Decodes events without an event store: what a Kafka consumer process needs. The
+    same transcodings the ledger's Application registers."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return Mapper(transcoder=transcoder)

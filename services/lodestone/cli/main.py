@@ -15,9 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.tree import Tree
 
+from lodestone.cli.kafka import kafka_app
 from lodestone.infra.settings import Settings
 
 app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
 console = Console(soft_wrap=True)  # commands printed for copying must not wrap
 
 DataDir = Annotated[
@@ -187,6 +189,27 @@ def trace(
         console.print(table)
     view.close()
     ledger.close()
+
+
+@app.command()
+def relay(data_dir: DataDir = None) -> None:
+    """Publish every recorded event to Kafka (LODESTONE_KAFKA_BOOTSTRAP_SERVERS)."""
+
+    from lodestone.relay.main import main as relay_main
+
+    if data_dir is not None:
+        os.environ["LODESTONE_DATA_DIR"] = str(data_dir)
+    relay_main()
+
+
+@app.command()
+def project(data_dir: DataDir = None) -> None:
+    """Keep the genealogy read model up to date from Kafka, in a consumer group."""
+    from lodestone.projector.main import main as projector_main
+
+    if data_dir is not None:
+        os.environ["LODESTONE_DATA_DIR"] = str(data_dir)
+    projector_main()
 
 
 @app.command()

@@ -1,15 +1,24 @@
 """What one gateway process runs: the ledger, the read-model view and, on the embedded
-default, the projector thread that follows the event store's notification log."""
+default, the projector thread that follows the event store's notification log. With a
+Kafka bootstrap address configured it also runs the relay in-process (the store stays
+the authority: requests never wait for Kafka). Separate relay and projector processes
+are ``lodestone relay`` and ``lodestone project``."""
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 
+from lodestone.infra.kafka_topics import create_topic
 from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_genealogy_view, build_ledger
+from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_position_store
 from lodestone.ledger import Ledger
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.streaming.projector import Projector, genealogy_projector
+from lodestone.streaming.relay import Relay, producer
+
+log = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -21,17 +30,50 @@ class Runtime:
             genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
         )
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._closing: list[object] = []
 
     def start(self) -> None:
         if self.projector is not None:
-            self._thread = threading.Thread(
-                target=self.projector.run,
-                args=(self._stop, self.settings.projector_interval),
-                name="genealogy-projector",
-                daemon=True,
-            )
-            self._thread.start()
+            self._spawn("genealogy-projector", self.projector.run)
+        if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
+            self._spawn("relay", self._relay)
+
+    def _spawn(self, name: str, target: Callable[[threading.Event, float], None]) -> None:
+        thread = threading.Thread(
+            target=target,
+            args=(self._stop, self.settings.projector_interval),
+            name=name,
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _relay(self, stop: threading.Event, interval: float) -> None:
+        # Built in the thread: a broker that is down must not stop the gateway starting.
+        settings = self.settings
+        assert settings.kafka_bootstrap_servers
+        while not stop.is_set():
+            try:
+                create_topic(
+                    settings.kafka_bootstrap_servers,
+                    settings.kafka_topic,
+                    settings.kafka_partitions,
+                )
+                kafka = producer(settings.kafka_bootstrap_servers)
+                break
+            except Exception as error:
+                log.warning(
+                    "relay waiting for Kafka at %s: %s", settings.kafka_bootstrap_servers, error
+                )
+                stop.wait(2.0)
+        else:
+            return
+        positions = build_position_store(settings)
+        self._closing += [kafka, positions]
+        Relay(
+            self.ledger.recorder, self.ledger.mapper, kafka, positions, topic=settings.kafka_topic
+        ).run(stop, interval)
 
     def fresh_view(self) -> GenealogyView:
         """The view, caught up with every event recorded so far (read-your-writes on
@@ -42,7 +84,9 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for resource in self._closing:
+            resource.close()  # type: ignore[attr-defined]
         self.view.close()
         self.ledger.close()

@@ -1,0 +1,1 @@
+"""The projector process: Kafka to the read models, through a consumer group."""

@@ -1,0 +1,71 @@
+"""``lodestone project`` / ``python -m lodestone.projector.main``: keep the genealogy read
+model up to date from Kafka in consumer group ``lodestone.genealogy.v1``; several
+processes share the partitions. Stops on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from lodestone.infra.settings import Settings
+from lodestone.infra.wiring import build_genealogy_view
+from lodestone.projections.genealogy import GenealogyProjection
+from lodestone.streaming import codec
+from lodestone.streaming.kafka_feed import KafkaFeed
+from lodestone.streaming.projector import Projector
+
+log = logging.getLogger("lodestone.projector")
+
+
+def run(
+    settings: Settings,
+    stop: threading.Event,
+    client_id: str = "lodestone-projector",
+) -> None:
+    if not settings.kafka_bootstrap_servers:
+        raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
+    view = build_genealogy_view(settings)
+    feed = KafkaFeed(
+        settings.kafka_bootstrap_servers,
+        settings.projector_group,
+        codec.mapper(),
+        view.position,
+        topic=settings.kafka_topic,
+        client_id=client_id,
+    )
+    projector = Projector(GenealogyProjection(), view, feed, batch_size=2000)
+    log.info(
+        "projecting %s from %s in group %s",
+        settings.kafka_topic,
+        settings.kafka_bootstrap_servers,
+        settings.projector_group,
+    )
+    try:
+        while not stop.is_set():
+            try:
+                applied = projector.run_once()
+            except Exception:
+                # Nothing of this batch was committed and the feed was rewound to the
+                # committed offsets: retry, never skip.
+                log.exception("projection failed; retrying")
+                stop.wait(1.0)
+                continue
+            if applied:
+                feed.committed(view.position)
+    finally:
+        feed.close()
+        view.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run(Settings(), stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The relay process: the event store's notification log to Kafka."""
