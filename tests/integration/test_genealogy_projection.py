@@ -31,9 +31,7 @@ def all_events(ledger: Ledger) -> list[tuple[int, object]]:
     return [(item.position, item.event) for item in items]
 
 
-def apply(
-    view: GenealogyView, events: list[tuple[int, object]], source: str = "test"
-) -> None:
+def apply(view: GenealogyView, events: list[tuple[int, object]], source: str = "test") -> None:
     projection = GenealogyProjection()
     for position, event in events:
         with view.transaction({source: position}) as writer:
