@@ -27,6 +27,7 @@ from lodestone.infra.kafka_topics import create_topic
 from lodestone.infra.positions import SQLitePositionStore
 from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
+from lodestone.projector.main import rebuild
 from lodestone.streaming.relay import Relay
 from tests.system.conftest import Pipeline, kill, reference_fingerprint, wait_until
 
@@ -242,3 +243,23 @@ def test_gateway_keeps_accepting_while_the_broker_is_down_and_everything_arrives
         expected = stored_pairs(ledger)
 
     assert set(pairs_on_topic(topic_records(bootstrap, topic, at_least=total))) == expected
+
+
+def test_rebuild_from_offset_zero_ends_in_exactly_the_state_it_had(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    ledger = pipeline.ledger()
+    load(ledger, seed=16, size=600)
+    pipeline.relay()
+    projector = pipeline.projector()
+    wait_until(
+        lambda: relay_position(pipeline) == ledger.recorder.max_notification_id(), what="the relay"
+    )
+    wait_until(lambda: projected_everything(pipeline), what="the projector")
+    kill(projector)
+    before = kafka_fingerprint(pipeline)
+
+    applied, after = rebuild(pipeline.settings())
+
+    assert applied >= ledger.recorder.max_notification_id()
+    assert after == before == reference_fingerprint(ledger, tmp_path)

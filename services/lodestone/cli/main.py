@@ -213,31 +213,47 @@ def project(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def rebuild(data_dir: DataDir = None) -> None:
-    """Empty the genealogy read model and rebuild it from position 0."""
+def rebuild(
+    data_dir: DataDir = None,
+    from_kafka: Annotated[
+        bool,
+        typer.Option(
+            "--from-kafka", help="Read the Kafka topic from offset 0 instead of the event store"
+        ),
+    ] = False,
+) -> None:
+    """Empty the genealogy read model and rebuild it from position 0, ending in exactly
+    the state it had (the fingerprint before and after is printed)."""
     from lodestone.infra.wiring import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir)
-    ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
-    genealogy_projector(ledger, view).catch_up()
+    if not from_kafka:
+        ledger = build_ledger(settings)
+        genealogy_projector(ledger, view).catch_up()
     before = view.fingerprint()
-    view.reset()
-    total = ledger.recorder.max_notification_id() or 0
-    with Progress(
-        "rebuilding genealogy",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("events", total=total)
-        genealogy_projector(ledger, view).catch_up(progress=lambda n: bar.advance(task, n))
-    after = view.fingerprint()
-    console.print(f"genealogy rebuilt from {total} events; same state as before: {before == after}")
-    view.close()
-    ledger.close()
+    columns = ("rebuilding genealogy", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("events", total=None)
+        if from_kafka:
+            view.close()
+            from lodestone.projector.main import rebuild as rebuild_from_kafka
+
+            total, after = rebuild_from_kafka(
+                settings, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        else:
+            view.reset()
+            total = ledger.recorder.max_notification_id() or 0
+            bar.update(task, total=total)
+            genealogy_projector(ledger, view).catch_up(progress=lambda n: bar.advance(task, n))
+            after = view.fingerprint()
+            view.close()
+            ledger.close()
+    console.print(
+        f"genealogy rebuilt from {total} events; fingerprint {after[:16]}; same state as before: {before == after}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 
 from lodestone.infra.settings import Settings
 from lodestone.infra.wiring import build_genealogy_view
@@ -69,3 +71,42 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def rebuild(
+    settings: Settings, progress: Callable[[int, int], None] | None = None
+) -> tuple[int, str]:
+    """Empty the genealogy read model and read the topic again from offset 0, in a
+    consumer group of its own, until every partition's end offset (as it was when the
+    rebuild started) is applied. Returns (events applied, fingerprint of the result).
+    Stop the projectors of the live group first: they would write into the same view."""
+    if not settings.kafka_bootstrap_servers:
+        raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to rebuild from")
+    from kafka import KafkaConsumer, TopicPartition
+
+    probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    partitions = probe.partitions_for_topic(settings.kafka_topic) or set()
+    ends = probe.end_offsets([TopicPartition(settings.kafka_topic, p) for p in partitions])
+    probe.close()
+    total = sum(ends.values())
+    view = build_genealogy_view(settings)
+    view.reset()
+    group = f"{settings.projector_group}.rebuild.{int(time.time())}"
+    feed = KafkaFeed(
+        settings.kafka_bootstrap_servers,
+        group,
+        codec.mapper(),
+        view.position,
+        topic=settings.kafka_topic,
+    )
+    projector = Projector(GenealogyProjection(), view, feed, batch_size=5000)
+    applied = 0
+    try:
+        while any(view.position(f"{tp.topic}:{tp.partition}") < end for tp, end in ends.items()):
+            applied += projector.run_once()
+            if progress:
+                progress(applied, total)
+        return applied, view.fingerprint()
+    finally:
+        feed.close()
+        view.close()
