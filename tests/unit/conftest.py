@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from lodestone.domain.access import Principal, Role
 from lodestone.domain.refusals import Refusal
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from lodestone.ledger.application import sqlite_env
+from tests.integration.backends import Backend
 
 #: The server's "now" in every unit test: reports default to it, the future starts after it.
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -104,17 +103,13 @@ def clock() -> Callable[[], datetime]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "events.db"
-
-
-@pytest.fixture
-def make_ledger(db_path: Path, clock: Callable[[], datetime]) -> Iterator[Callable[..., Ledger]]:
-    """Builds ledgers on the test's SQLite file (several may share it) and closes them."""
+def make_ledger(backend: Backend, clock: Callable[[], datetime]) -> Iterator[Callable[..., Ledger]]:
+    """Builds ledgers on the test's event store (several may share it) and closes them.
+    The store is a SQLite file or a PostgreSQL schema: every test here runs on both."""
     built: list[Ledger] = []
 
     def make(cls: type[Ledger] = Ledger) -> Ledger:
-        ledger = cls(sqlite_env(db_path), clock=clock)
+        ledger = cls(backend.ledger_env("events"), clock=clock)
         built.append(ledger)
         return ledger
 

@@ -46,6 +46,12 @@ class Ledger(Application[UUID]):
     # events; snapshots keep loading them flat.
     snapshotting_intervals = {Licence: 200, Batch: 200}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The library names tables after the application (lodestone_events on
+        # PostgreSQL): a subclass must read and write the same store.
+        super().__init_subclass__(**kwargs)
+        cls.name = "Lodestone"
+
     def __init__(self, env: Mapping[str, str], clock: Callable[[], datetime] | None = None) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
         super().__init__(env)
