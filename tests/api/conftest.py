@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from psycopg import sql
 
 from lodestone.gateway import create_app
 from lodestone.infra.settings import Settings
+from tests.integration.postgres_fixture import with_database
 
 ADMIN_KEY = "test-admin-key"
 VALID_FROM = "2026-01-01T00:00:00Z"
@@ -29,9 +32,32 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def store(request: pytest.FixtureRequest) -> str:
+    """Every API test runs on both stores: SQLite files, or a PostgreSQL database
+    holding the event store and the read models."""
+    return str(request.param)
+
+
+def _settings(
+    store: str, data_dir: Path, request: pytest.FixtureRequest, database: str | None = None
+) -> Settings:
+    if store == "sqlite":
+        return Settings(data_dir=data_dir, admin_key=ADMIN_KEY)
+    server = request.getfixturevalue("postgres_url")
+    url = (
+        with_database(server, database)
+        if database
+        else request.getfixturevalue("make_postgres_database")()
+    )
+    return Settings(data_dir=data_dir, admin_key=ADMIN_KEY, postgres_url=url)
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY))
+def client(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    app = create_app(_settings(store, tmp_path / "data", request))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -167,37 +193,67 @@ def register_world(client: TestClient) -> World:
     return World(client, keys)
 
 
+TEMPLATE_DB = "api_world_template"
+FRESH_DB = "api_world_fresh"
+
+
+def _recreate(server: str, name: str, template: str | None = None) -> None:
+    """(Re)make database ``name``, empty or as a copy of ``template``."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(create)
+
+
 @pytest.fixture(scope="session")
-def world_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """``world``'s data directory, registered once per session, and its keys."""
+def world_template(
+    store: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[Path, dict[str, str]]:
+    """``world``'s data (a data directory, or a template database), registered once per
+    session and store, and its keys."""
     data_dir = tmp_path_factory.mktemp("world-template") / "data"
-    app = create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY))
+    if store == "postgres":
+        _recreate(request.getfixturevalue("postgres_url"), TEMPLATE_DB)
+    app = create_app(_settings(store, data_dir, request, TEMPLATE_DB))
     with TestClient(app, raise_server_exceptions=False) as template_client:
         keys = register_world(template_client).keys
     return data_dir, keys
 
 
 @pytest.fixture(scope="session")
-def fresh_app(tmp_path_factory: pytest.TempPathFactory) -> tuple[FastAPI, Path]:
-    """One gateway app for every ``fresh_world``, and the data directory it serves.
+def fresh_app(
+    store: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> tuple[FastAPI, Path]:
+    """One gateway app for every ``fresh_world`` of a store, and the data it serves.
 
     A new app pays for FastAPI building its routes' dependants on their first requests
     (0.1-0.5 s); reusing one app keeps that to once a session. Each test still runs the
     app's lifespan, so it gets a runtime of its own on its own copy of the data."""
     data_dir = tmp_path_factory.mktemp("fresh-world") / "data"
-    return create_app(Settings(data_dir=data_dir, admin_key=ADMIN_KEY)), data_dir
+    return create_app(_settings(store, data_dir, request, FRESH_DB)), data_dir
 
 
 @pytest.fixture
 def fresh_world(
-    world_template: tuple[Path, dict[str, str]], fresh_app: tuple[FastAPI, Path]
+    store: str,
+    world_template: tuple[Path, dict[str, str]],
+    fresh_app: tuple[FastAPI, Path],
+    request: pytest.FixtureRequest,
 ) -> Iterator[World]:
-    """The same registered world as ``world`` for this test alone, in milliseconds: the
-    template's data directory copied into place, then the shared app started on it."""
+    """The same registered world as ``world`` for this test alone: the template's data
+    directory copied into place (SQLite), or the template database cloned (PostgreSQL),
+    then the shared app started on it."""
     template_dir, keys = world_template
     app, data_dir = fresh_app
     shutil.rmtree(data_dir, ignore_errors=True)
-    shutil.copytree(template_dir, data_dir)
+    if store == "sqlite":
+        shutil.copytree(template_dir, data_dir)
+    else:
+        _recreate(request.getfixturevalue("postgres_url"), FRESH_DB, template=TEMPLATE_DB)
     with TestClient(app, raise_server_exceptions=False) as fresh_client:
         yield World(fresh_client, dict(keys))
 

@@ -42,7 +42,9 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(f"{missing}; and no Docker for a container either")
         yield from _container_url()
         return
-    server = LocalPostgres(bin_dir=bin_dir)
+    # The shared server is never killed (crash tests start their own): without fsync it
+    # still survives any process crash, and cloning a database per test is cheap.
+    server = LocalPostgres(bin_dir=bin_dir, settings={"fsync": "off", "full_page_writes": "off"})
     try:
         yield server.start()
     finally:
@@ -84,7 +86,7 @@ def local_postgres() -> Iterator[Callable[[], LocalPostgres]]:
     servers: list[LocalPostgres] = []
 
     def make() -> LocalPostgres:
-        server = LocalPostgres(bin_dir=bin_dir)
+        server = LocalPostgres(bin_dir=bin_dir)  # durable defaults: these get killed
         servers.append(server)
         server.start()
         return server
