@@ -108,12 +108,12 @@ def demo(
 
 
 def _self() -> str:
-    """How this command was called (e.g. .venv/bin/lodestone), for printed hints."""
-    path = Path(sys.argv[0])
+    """How to call this command again (e.g. .venv/bin/lodestone), for printed hints."""
+    script = Path(sys.executable).parent / "lodestone"
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(script.relative_to(Path.cwd()))
     except ValueError:
-        return path.name
+        return str(script) if script.exists() else "lodestone"
 
 
 @app.command()
