@@ -20,9 +20,7 @@ REDACTED = {"redacted": True}
 def plain(value: Any) -> Any:
     """Exact JSON: decimals as strings (never floats), ids as strings."""
     if isinstance(value, Decimal):
-        return (
-            format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-        )
+        return format(value.normalize(), "f")  # one spelling per value: "0.5", never "0.500000"
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
