@@ -7,6 +7,7 @@ threads read; WAL lets readers of other processes go on while it writes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -137,11 +138,11 @@ class SQLiteGenealogyView(GenealogyView):
             rows = self._db.execute(sql, (str(batch_id),)).fetchall()
         return [
             Edge(
-                UUID(r["parent_id"]),
-                UUID(r["child_id"]),
+                _parse_uuid(r["parent_id"]),
+                _parse_uuid(r["child_id"]),
                 Decimal(r["kg"]),
                 r["operation"],
-                UUID(r["operation_id"]),
+                _parse_uuid(r["operation_id"]),
             )
             for r in rows
         ]
@@ -259,12 +260,19 @@ def _text(value: Any) -> Any:
 
 
 def _uuid(value: str | None) -> UUID | None:
-    return UUID(value) if value else None
+    return _parse_uuid(value) if value else None
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _parse_uuid(value: str) -> UUID:
+    # Parsing a UUID costs microseconds and the same ids (facilities, actors, batches
+    # met again as edge ends) recur in every trace: parse each once.
+    return UUID(value)
 
 
 def _batch(r: sqlite3.Row) -> BatchRow:
     return BatchRow(
-        id=UUID(r["id"]),
+        id=_parse_uuid(r["id"]),
         version=r["version"],
         reference=r["reference"],
         material=r["material"],

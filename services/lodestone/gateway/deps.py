@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -12,7 +12,7 @@ from lodestone.gateway.auth import authenticate
 from lodestone.gateway.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no thread hop for a lookup
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -39,10 +39,10 @@ IdempotencyKey = Annotated[
 ]
 
 
-def roles(*allowed: Role) -> Callable[[Principal], Principal]:
+def roles(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Refuse early, before any reference is resolved, callers whose role never may."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:  # pure CPU: run inline
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(403, f"role {principal.role.value} may not do this ({names} may)")

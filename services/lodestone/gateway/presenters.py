@@ -112,7 +112,19 @@ def _reference(ledger: Ledger, batch_id: UUID) -> str:
 
 
 def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str, Any]:
+    """A trace of hundreds or thousands of batches: built directly as JSON-ready text
+    (ids spelt once each, decimals formatted once), not converted afterwards."""
     names = lineage_.names
+    text: dict[UUID, str] = {}
+
+    def tid(id: UUID) -> str:
+        spelt = text.get(id)
+        if spelt is None:
+            spelt = text[id] = str(id)
+        return spelt
+
+    parties_of: dict[UUID, str] = {}
+    party = {id: _party(name) for id, name in names.items()}
     trades_by_batch: dict[UUID, list[Any]] = {}
     for trade in lineage_.trades:
         trades_by_batch.setdefault(trade.batch_id, []).append(trade)
@@ -127,16 +139,18 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
         sees = principal.sees_commercial(*(p for p in parties if p))
         facility = names.get(row.facility_id) if row.facility_id else None
         node: dict[str, Any] = {
-            "id": row.id,
+            "id": tid(row.id),
             "batch": row.reference if sees or row.id == lineage_.root else None,
             "material": row.material,
             "status": row.status,
-            "initial_kg": row.initial_kg,
-            "remaining_kg": row.remaining_kg,
-            "facility": _party(facility)
+            "initial_kg": _decimal(row.initial_kg),
+            "remaining_kg": _decimal(row.remaining_kg),
+            "facility": party.get(row.facility_id)
+            if sees and row.facility_id
+            else None
             if sees
             else {"country": facility.country if facility else None, **REDACTED},
-            "custodian": _party(names.get(row.custodian_id)) if sees else REDACTED,
+            "custodian": party.get(row.custodian_id) if sees and row.custodian_id else REDACTED,
         }
         if row.origin_kind:
             node["origin"] = {
@@ -146,45 +160,41 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
                 "country": row.origin_country,
             }
         if direction == "downstream" and row.id in trades_by_batch:
-            node["trades"] = [_trade(t, names, principal) for t in trades_by_batch[row.id]]
+            node["trades"] = [plain(_trade(t, names, principal)) for t in trades_by_batch[row.id]]
+        if node["custodian"] is not REDACTED and node["custodian"]:
+            parties_of[row.id] = node["custodian"]["code"]
         nodes.append(node)
-    nodes.sort(key=lambda n: (n["batch"] or "", str(n["id"])))
+    nodes.sort(key=lambda n: (n["batch"] or "", n["id"]))
     edges = [
         {
-            "from": e.parent_id,
-            "to": e.child_id,
-            "kg": e.kg,
+            "from": tid(e.parent_id),
+            "to": tid(e.child_id),
+            "kg": _decimal(e.kg),
             "operation": e.operation,
-            "operation_id": e.operation_id,
+            "operation_id": tid(e.operation_id),
         }
-        for e in sorted(lineage_.edges, key=lambda e: (str(e.child_id), str(e.parent_id)))
+        for e in lineage_.edges
     ]
+    edges.sort(key=lambda e: (e["to"], e["from"]))
     root = lineage_.batches.get(lineage_.root)
     summary: dict[str, Any] = {"batches": len(nodes) - 1, "edges": len(edges)}
     if direction == "upstream":
         summary["origins"] = sum(1 for n in nodes if "origin" in n)
     else:
-        leaves = {e.child_id for e in lineage_.edges} - {e.parent_id for e in lineage_.edges} or {
-            lineage_.root
-        }
-        summary["end_holders"] = sorted(
-            {
-                (n["custodian"] or {}).get("code", "redacted")
-                if "code" in (n["custodian"] or {})
-                else "redacted"
-                for n in nodes
-                if n["id"] in leaves
-            }
-        )
-    return plain(
-        {
-            "batch": root.reference if root else None,
-            "direction": direction,
-            "summary": summary,
-            "nodes": nodes,
-            "edges": edges,
-        }
-    )
+        children = {e.child_id for e in lineage_.edges}
+        leaves = children - {e.parent_id for e in lineage_.edges} or {lineage_.root}
+        summary["end_holders"] = sorted({parties_of.get(leaf, "redacted") for leaf in leaves})
+    return {
+        "batch": root.reference if root else None,
+        "direction": direction,
+        "summary": summary,
+        "nodes": nodes,
+        "edges": edges,
+    }
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
 
 
 def _trade(trade: Any, names: dict[UUID, Name], principal: Principal) -> dict[str, Any]:
