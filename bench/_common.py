@@ -1,0 +1,562 @@
+"""Shared helpers for the benchmarks: a real gateway process on a free port, a world
+registered over HTTP, statistics and tables.
+
+Nothing here is product code and nothing here asserts on timings: benchmarks print
+figures.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_KEY = "bench-admin-" + os.urandom(6).hex()
+VALID_FROM = "2026-01-01T00:00:00Z"
+VALID_UNTIL = "2030-12-31T00:00:00Z"
+#: A rock ore (3-8 % REO class), fractions exact to 9 places.
+ORE = {"Nd": "0.030", "Pr": "0.010", "Dy": "0.002", "Tb": "0.0005", "Fe": "0.20"}
+
+# --------------------------------------------------------------------------------------
+# process hygiene: every server we start is stopped whatever happens
+# --------------------------------------------------------------------------------------
+
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)  # uvicorn: graceful shutdown, lifespan stop
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(5)
+    if proc in _CHILDREN:
+        _CHILDREN.remove(proc)
+
+
+def _stop_all() -> None:
+    for proc in list(_CHILDREN):
+        _stop(proc, grace=3.0)
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds every finally: servers stop, temp dirs go
+
+
+atexit.register(_stop_all)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmHWM / VmRSS (kB) of a live process."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def lodestone_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "lodestone"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "lodestone.cli.main"]
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def memory(self) -> dict[str, int]:
+        return proc_status(self.pid)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+
+@contextlib.contextmanager
+def server(
+    data_dir: Path, *, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """``lodestone serve --data-dir D --port P`` on 127.0.0.1, stopped on exit."""
+    port = free_port()
+    fd, log_name = tempfile.mkstemp(prefix=f"lodestone-bench-server-{port}-", suffix=".log")
+    os.close(fd)
+    log_path = Path(log_name)
+    penv = dict(os.environ)
+    penv["LODESTONE_ADMIN_KEY"] = ADMIN_KEY
+    penv.update(env or {})
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*lodestone_cmd(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=penv,
+            cwd=str(ROOT),
+            preexec_fn=_die_with_parent,
+            start_new_session=True,  # a Ctrl-C reaches us; we stop it in order
+        )
+    _CHILDREN.append(proc)
+    srv = Server(data_dir, port, proc, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(f"{srv.base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start in {timeout} s")
+            time.sleep(0.1)
+        yield srv
+    finally:
+        _stop(proc)
+        log_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# HTTP world
+# --------------------------------------------------------------------------------------
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def ok(response: httpx.Response) -> Any:
+    if response.status_code not in (200, 201):
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
+        )
+    return response.json()
+
+
+@dataclass
+class Operator:
+    actor: str
+    mine: str
+    quota: str
+    key: str
+
+
+def register_miners(
+    base: str, codes: Sequence[str], quota_kg: str = "100000000"
+) -> dict[str, Operator]:
+    """Per code: an actor, a mine, a mining quota and an operator key, over HTTP with the
+    bootstrap admin key (what tests/api/conftest.py does)."""
+    out = {}
+    with httpx.Client(base_url=base, headers=bearer(ADMIN_KEY), timeout=30) as c:
+        for code in codes:
+            ok(
+                c.post(
+                    "/v1/actors",
+                    json={
+                        "code": code,
+                        "name": f"{code} Mining",
+                        "country": "CN",
+                        "roles": ["miner"],
+                    },
+                )
+            )
+            ok(
+                c.post(
+                    "/v1/facilities",
+                    json={
+                        "code": f"{code}-MINE",
+                        "name": f"{code} pit",
+                        "kind": "mine",
+                        "owner": code,
+                        "country": "CN",
+                    },
+                )
+            )
+            ok(
+                c.post(
+                    "/v1/licences",
+                    json={
+                        "number": f"{code}-MQ",
+                        "kind": "mining_quota",
+                        "holder": code,
+                        "max_kg": quota_kg,
+                        "valid_from": VALID_FROM,
+                        "valid_until": VALID_UNTIL,
+                    },
+                )
+            )
+            key = ok(
+                c.post("/v1/credentials", json={"role": "operator", "actor": code, "label": code})
+            )["key"]
+            out[code] = Operator(code, f"{code}-MINE", f"{code}-MQ", key)
+    return out
+
+
+def ore_event(op: Operator, lot: str, kg: str = "1000") -> dict[str, Any]:
+    return {
+        "facility": op.mine,
+        "quota": op.quota,
+        "lot_code": lot,
+        "mass_kg": kg,
+        "composition": ORE,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------
+
+
+def pct(values: Sequence[float], p: float) -> float:
+    """Percentile by linear interpolation (p in 0..100)."""
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    k = (len(xs) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [title, "-" * len(title)]
+    for n, r in enumerate(cells):
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        return f"{v:.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def machine() -> str:
+    return f"{platform.node()}: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, {platform.machine()}"
+
+
+def revision() -> str:
+    """The product code measured: git commit, "+changes" if libs/ or services/ differ."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "libs", "services"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"commit {head or '?'}{' +changes' if dirty else ''}"
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages: how busy the shared machine was."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass
+class Timer:
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def floor9(x: Decimal) -> Decimal:
+    """Round a fraction DOWN to 9 places (the domain's fraction precision)."""
+    from decimal import ROUND_DOWN
+
+    return x.quantize(Decimal("0.000000001"), rounding=ROUND_DOWN)
+
+
+def floor6(x: Decimal) -> Decimal:
+    from decimal import ROUND_DOWN
+
+    return x.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+
+
+# --------------------------------------------------------------------------------------
+# Kafka benchmarks (relay.py, lag.py, rebuild.py): child processes, a local broker,
+# cached demo stores
+# --------------------------------------------------------------------------------------
+
+#: Expensive builds, kept between runs (git-ignored with the rest of bench/.data).
+CACHE = ROOT / "bench" / ".data"
+
+
+def spawn(argv: Sequence[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A child process (stdout and stderr to ``log_path``) that dies with us (SIGKILL
+    when this process dies, whatever the cause) and is stopped at exit if still running.
+    Stop it with ``stop_child``."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=str(ROOT),
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
+    _CHILDREN.append(proc)
+    return proc
+
+
+def stop_child(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGINT (the lodestone processes finish their batch and close), SIGKILL after
+    ``grace`` seconds."""
+    _stop(proc, grace)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any LODESTONE_* setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LODESTONE_")}
+    env.update(extra)
+    return env
+
+
+def _watchdog(broker_pid: int, remove: Path | None) -> subprocess.Popen[bytes]:
+    """The broker runs in a session of its own (LocalKafka), so it would outlive a
+    benchmark that is SIGKILLed. This shell waits for our death, then stops that one
+    broker (by pid; SIGKILL after 30 s) and removes its temporary directory."""
+    rm = f"rm -rf '{remove}';" if remove is not None else ""
+    script = (
+        f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+        f"kill -TERM {broker_pid} 2>/dev/null; "
+        f"for i in $(seq 30); do kill -0 {broker_pid} 2>/dev/null || break; sleep 1; done; "
+        f"kill -KILL {broker_pid} 2>/dev/null; {rm}"
+    )
+    return subprocess.Popen(
+        ["sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@contextlib.contextmanager
+def kafka_broker(data_dir: Path | None = None, heap: str = "512m") -> Iterator[Any]:
+    """A real local Kafka broker (lodestone.infra.kafka_local.LocalKafka), stopped on
+    exit whatever happens. Without ``data_dir`` it lives in a temporary directory that
+    is removed afterwards; with one (a cache), the broker keeps that directory and its
+    ports. Yields the LocalKafka (``.bootstrap``, ``.pid``)."""
+    from lodestone.infra.kafka_local import LocalKafka
+
+    temp = None
+    if data_dir is None:
+        temp = Path(tempfile.mkdtemp(prefix="lodestone-bench-kafka-"))
+        data_dir = temp
+    kafka = LocalKafka(heap=heap)
+    watchdog = None
+    try:
+        kafka.start(data_dir)
+        assert kafka.pid is not None
+        watchdog = _watchdog(kafka.pid, temp)
+        yield kafka
+    finally:
+        try:
+            kafka.close()
+        finally:
+            if watchdog is not None:
+                watchdog.kill()
+                watchdog.wait()
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Per partition of ``topic``, the offset the next record will get."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="lodestone-bench-probe")
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        consumer.close()
+
+
+#: Bump when demo_store() records something else for the same parameters.
+DEMO_STORE_VERSION = 1
+#: The demo stores about 2.25 events per command; asking for target/2.2 commands gives a
+#: store with a little more than the target (the benchmarks cap where they need exact).
+DEMO_EVENTS_PER_COMMAND = 2.2
+
+
+@dataclass
+class DemoStore:
+    home: Path
+    meta: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        """The SQLite event store (eventsourcing, lodestone.ledger.application.sqlite_env)."""
+        return self.home / "events.sqlite"
+
+    @property
+    def events(self) -> int:
+        return int(self.meta["events"])
+
+
+def demo_store(target_events: int, seed: int = 7, log: Callable[[str], None] = print) -> DemoStore:
+    """An event store holding at least about ``target_events`` events of the
+    deterministic demo chain (lodestone.demo.generator.load: mines to end clients, every
+    invariant checked, ~2.25 stored events per command), built once and cached in
+    bench/.data/demo-<seed>-<commands>-v<version>/ (events.sqlite + meta.json). Building
+    takes about 1 s per 1,000 commands here (a 1M-event store: ~455,000 commands, 8-15
+    minutes). Treat the cached file as read-only: copy it before anything writes to it."""
+    from lodestone.demo.generator import load as load_demo
+    from lodestone.ledger import Ledger
+    from lodestone.ledger.application import sqlite_env
+
+    commands = max(1, math.ceil(target_events / DEMO_EVENTS_PER_COMMAND))
+    key = f"demo-s{seed}-c{commands}-v{DEMO_STORE_VERSION}"
+    home = CACHE / key
+    meta_path = home / "meta.json"
+    if meta_path.exists():
+        return DemoStore(home, json.loads(meta_path.read_text()))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    building = CACHE / f"{key}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    log(
+        f"building the demo store {key} (seed {seed}, ~{commands:,} commands, once; cached in {home})"
+    )
+    try:
+        ledger = Ledger(sqlite_env(building / "events.sqlite"))
+        timer = Timer()
+        done = [0, 0.0]
+
+        def progress(n: int) -> None:
+            done[0] += n
+            if timer.elapsed() - done[1] >= 30:
+                done[1] = timer.elapsed()
+                log(f"  {done[0]:,} / ~{commands:,} commands, {timer.elapsed():.0f} s")
+
+        summary = load_demo(ledger, seed=seed, size=commands, progress=progress)
+        seconds = timer.elapsed()
+        events = ledger.recorder.max_notification_id() or 0
+        ledger.close()
+        meta = {
+            "seed": seed,
+            "size": commands,
+            "commands": summary.commands,
+            "events": events,
+            "batches": summary.batches,
+            "build_seconds": round(seconds, 1),
+            "built": now_utc(),
+            "machine": machine(),
+        }
+        (building / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        shutil.rmtree(home, ignore_errors=True)
+        os.replace(building, home)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)  # an interrupted build leaves nothing
+    log(f"built {events:,} events ({summary.commands:,} commands) in {seconds:.0f} s")
+    return DemoStore(home, meta)

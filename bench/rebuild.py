@@ -1,0 +1,546 @@
+"""Rebuild speed: the genealogy read model rebuilt from offset 0 of a topic holding
+1,000,000 real ledger events, with lodestone.projector.main.rebuild in a child process.
+
+    .venv/bin/python bench/rebuild.py            # 1,000,000 events (one-time build: see below)
+    .venv/bin/python bench/rebuild.py --quick    # 100,000 events
+
+How the events on the topic are made (once, cached in bench/.data/):
+1. bench/_common.demo_store: the deterministic demo chain (lodestone.demo.generator.load,
+   seed 7: mines, separation, metals, alloys, magnets, sales, exports, receipts,
+   recycling; every invariant checked by the ledger) recorded in a SQLite event store
+   of a little more than the target (1M: ~455,000 commands, ~1.02M stored events; the
+   longest step, 10-25 minutes on this machine). Every event is a distinct (aggregate
+   id, version) pair.
+2. The product's relay (lodestone.streaming.relay.Relay with its own producer: codec
+   encoding, key = aggregate id, CloudEvents headers, acks=all, idempotence) publishes
+   the store's first --events events (notification ids 1..N: the store read through a
+   cap, nothing else changed) to lodestone.events.v1 with --partitions partitions (the
+   project default, 6) on a local Kafka broker whose data directory is kept in
+   bench/.data/rebuild-*/broker/ (its ports are fixed once formatted: if another
+   program holds them, the topic is built again on new ports). The relay's position is
+   kept in a file of the cache, never in the cached event store.
+3. The reference: the same genealogy projection fed straight from the event store
+   (NotificationLogFeed over the same first N events), its fingerprint kept; each
+   rebuild must end in exactly that state.
+
+Each run (--runs, default 1): a fresh data directory; a child process imports the
+project, then calls ``rebuild(settings, progress)`` (settings: that data directory, the
+broker, the topic; an empty SQLite read model) and reports the applied count, the
+fingerprint, the wall and CPU time of the call and its peak memory (VmHWM of
+/proc/self/status, read by the child at the end; the parent also samples it). The rate is
+events applied / wall time of the call, against the goal of >= 20,000 events/s.
+
+Then, to show where the time goes, the same first --stage-events events (default
+100,000) once more, each stage alone in this process: a plain kafka-python consumer with
+the KafkaFeed's settings (fetch and parse only), codec.decode of those values, and
+GenealogyProjection + SQLiteGenealogyView in transactions of 5,000 (the rebuild's batch).
+Nothing asserts on timings: this is a shared, noisy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    CACHE,
+    Timer,
+    clean_env,
+    demo_store,
+    end_offsets,
+    kafka_broker,
+    load,
+    machine,
+    median,
+    now_utc,
+    proc_status,
+    spawn,
+    table,
+    temp_dir,
+)
+
+TOPIC = "lodestone.events.v1"
+CACHE_VERSION = 1
+GOAL = 20_000.0
+
+
+class Capped:
+    """An event store's recorder that ends at notification id ``cap``: the relay and the
+    reference projection see the store's first ``cap`` events and nothing after."""
+
+    def __init__(self, recorder: Any, cap: int) -> None:
+        self._recorder = recorder
+        self.cap = cap
+
+    def select_notifications(
+        self,
+        start: Any,
+        limit: int,
+        stop: int | None = None,
+        topics: Any = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Any:
+        stop = self.cap if stop is None else min(stop, self.cap)
+        return self._recorder.select_notifications(
+            start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+        )
+
+    def max_notification_id(self) -> int:
+        return min(self.cap, self._recorder.max_notification_id() or 0)
+
+
+# --------------------------------------------------------------------------------------
+# the cache: a broker data directory with the topic filled by the relay
+# --------------------------------------------------------------------------------------
+
+
+def fill(home: Path, store: Any, events: int, partitions: int) -> dict[str, Any]:
+    """Relay the store's first ``events`` events into a new broker in ``home``/broker;
+    compute the reference fingerprint. Returns the cache's meta."""
+    from lodestone.infra.kafka_topics import create_topic
+    from lodestone.infra.positions import SQLitePositionStore
+    from lodestone.ledger import Ledger
+    from lodestone.ledger.application import sqlite_env
+    from lodestone.projections.genealogy import GenealogyProjection
+    from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+    from lodestone.streaming.feeds import NotificationLogFeed
+    from lodestone.streaming.projector import Projector
+    from lodestone.streaming.relay import Relay, producer
+
+    ledger = Ledger(sqlite_env(store.path))
+    try:
+        recorder = Capped(ledger.recorder, events)
+        # the reference: the projection fed straight from the event store
+        print(
+            f"  reference: projecting the first {events:,} events straight from the event store ...",
+            flush=True,
+        )
+        (home / "reference").mkdir()
+        view = SQLiteGenealogyView(home / "reference" / "read-models.sqlite")
+        timer = Timer()
+        applied = Projector(
+            GenealogyProjection(),
+            view,
+            NotificationLogFeed(recorder, ledger.mapper),
+            batch_size=5000,
+        ).catch_up()  # type: ignore[arg-type]
+        reference_seconds = timer.elapsed()
+        reference = view.fingerprint()
+        view.close()
+        shutil.rmtree(home / "reference")
+        print(
+            f"  reference: {applied:,} events in {reference_seconds:.0f} s ({applied / reference_seconds:,.0f}/s); fingerprint {reference[:16]}",
+            flush=True,
+        )
+        if applied != events:
+            raise RuntimeError(f"the store holds {applied:,} events, fewer than {events:,}")
+
+        with kafka_broker(home / "broker") as kafka:
+            bootstrap = kafka.bootstrap
+            create_topic(bootstrap, TOPIC, partitions)
+            positions = SQLitePositionStore(home / "relay-positions.sqlite")
+            kafka_producer = producer(bootstrap)
+            try:
+                relay = Relay(recorder, ledger.mapper, kafka_producer, positions, topic=TOPIC)  # type: ignore[arg-type]
+                print(
+                    f"  relaying {events:,} events to {TOPIC} ({partitions} partitions) on {bootstrap} with lodestone's Relay ...",
+                    flush=True,
+                )
+                timer = Timer()
+                last = 0.0
+                while relay.run_once():
+                    if timer.elapsed() - last >= 30:
+                        last = timer.elapsed()
+                        print(f"    {relay.position:,} / {events:,}, {last:.0f} s", flush=True)
+                relay_seconds = timer.elapsed()
+            finally:
+                kafka_producer.close()
+                positions.close()
+            on_topic = end_offsets(bootstrap, TOPIC)
+        if sum(on_topic.values()) != events:
+            raise RuntimeError(
+                f"{sum(on_topic.values()):,} records on the topic, expected {events:,}"
+            )
+        print(
+            f"  relayed in {relay_seconds:.0f} s ({events / relay_seconds:,.0f} events/s); per partition {sorted(on_topic.values())}",
+            flush=True,
+        )
+    finally:
+        ledger.close()
+    return {
+        "events": events,
+        "topic": TOPIC,
+        "partitions": partitions,
+        "per_partition": on_topic,
+        "store": str(store.home),
+        "store_meta": store.meta,
+        "relay_seconds": round(relay_seconds, 1),
+        "reference_fingerprint": reference,
+        "reference_seconds": round(reference_seconds, 1),
+        "built": now_utc(),
+        "machine": machine(),
+    }
+
+
+def cached_topic(
+    store: Any, events: int, partitions: int, again: bool
+) -> tuple[Path, dict[str, Any]]:
+    home = CACHE / f"rebuild-{store.home.name}-e{events}-p{partitions}-v{CACHE_VERSION}"
+    meta_path = home / "meta.json"
+    if meta_path.exists() and not again:
+        return home, json.loads(meta_path.read_text())
+    building = CACHE / f"{home.name}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    print(f"building the topic cache {home.name} (once) ...", flush=True)
+    timer = Timer()
+    try:
+        meta = fill(building, store, events, partitions)
+        meta["fill_seconds"] = round(timer.elapsed(), 1)
+        (building / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        shutil.rmtree(home, ignore_errors=True)
+        os.replace(building, home)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return home, meta
+
+
+# --------------------------------------------------------------------------------------
+# the child: one rebuild, timed
+# --------------------------------------------------------------------------------------
+
+
+def child(data_dir: Path, bootstrap: str, topic: str, out: Path) -> None:
+    import logging
+
+    from lodestone.infra.settings import Settings
+    from lodestone.projector.main import rebuild
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = Settings(
+        data_dir=data_dir,
+        kafka_bootstrap_servers=bootstrap,
+        kafka_topic=topic,
+        projector_group="bench.genealogy",
+    )
+    before = proc_status(os.getpid())
+    samples: list[tuple[float, int]] = []
+    timer = Timer()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if timer.elapsed() - last[0] >= 5:
+            last[0] = timer.elapsed()
+            samples.append((round(last[0], 2), done))
+
+    cpu0 = time.process_time()
+    applied, fingerprint = rebuild(settings, progress)
+    seconds = timer.elapsed()
+    cpu = time.process_time() - cpu0
+    after = proc_status(os.getpid())
+    out.write_text(
+        json.dumps(
+            {
+                "applied": applied,
+                "fingerprint": fingerprint,
+                "seconds": seconds,
+                "cpu": cpu,
+                "vmhwm_kb": after.get("VmHWM", 0),
+                "vmrss_kb": after.get("VmRSS", 0),
+                "vmhwm_before_kb": before.get("VmHWM", 0),
+                "samples": samples,
+                "read_model_bytes": (data_dir / "read-models.sqlite").stat().st_size,
+            }
+        )
+    )
+
+
+def run_child(tmp: Path, bootstrap: str, run: int, timeout: float) -> dict[str, Any]:
+    data_dir = tmp / f"run{run}"
+    data_dir.mkdir()
+    out = tmp / f"run{run}.json"
+    log = tmp / f"run{run}.log"
+    proc = spawn(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            str(data_dir),
+            "--bootstrap",
+            bootstrap,
+            "--out",
+            str(out),
+        ],
+        env=clean_env(),
+        log_path=log,
+    )
+    peak = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None:
+            peak = max(peak, proc_status(proc.pid).get("VmHWM", 0))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the rebuild did not finish within {timeout:.0f} s")
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(
+            f"the rebuild child exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+        )
+    result = json.loads(out.read_text())
+    result["sampled_vmhwm_kb"] = peak
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# stages apart, in this process
+# --------------------------------------------------------------------------------------
+
+
+def stages(bootstrap: str, topic: str, count: int, tmp: Path) -> dict[str, float]:
+    from kafka import KafkaConsumer
+
+    from lodestone.projections.genealogy import GenealogyProjection
+    from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+    from lodestone.streaming import codec
+
+    result: dict[str, float] = {}
+    # 1. fetch and parse, the KafkaFeed's consumer settings, nothing done with the records
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"bench.stages.{os.getpid()}",
+        client_id="bench-stages",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+        isolation_level="read_committed",
+    )
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    while not consumer.assignment():
+        consumer.poll(timeout_ms=200, max_records=1)
+    consumer.seek_to_beginning()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    while len(values) < count:
+        for records in consumer.poll(timeout_ms=200, max_records=5000).values():
+            values.extend(r.value for r in records)
+    result["consume"] = time.perf_counter() - t0
+    result["consume_cpu"] = time.process_time() - cpu0
+    consumer.close()
+    values = values[:count]
+    # 2. codec.decode
+    mapper = codec.mapper()
+    t0 = time.perf_counter()
+    events = [codec.decode(v, mapper)[1] for v in values]
+    result["decode"] = time.perf_counter() - t0
+    del values
+    # 3. the projection and its SQLite transactions (5,000 events each, as the rebuild)
+    view = SQLiteGenealogyView(tmp / "stages-read-models.sqlite")
+    projection = GenealogyProjection()
+    t0 = time.perf_counter()
+    for start in range(0, len(events), 5000):
+        with view.transaction({f"{topic}:0": start + 5000}) as writer:
+            for event in events[start : start + 5000]:
+                projection.process_event(event, writer)
+    result["project"] = time.perf_counter() - t0
+    view.close()
+    result["count"] = len(events)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="100,000 events")
+    ap.add_argument(
+        "--events", type=int, help="events on the topic (default 1,000,000; quick 100,000)"
+    )
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=7, help="demo seed")
+    ap.add_argument(
+        "--stage-events", type=int, default=100_000, help="events for the stage-by-stage split"
+    )
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per rebuild")
+    ap.add_argument(
+        "--rebuild-cache",
+        action="store_true",
+        help="fill the topic again (the event store stays cached)",
+    )
+    # the child
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.bootstrap, TOPIC, args.out)
+        return
+
+    from lodestone.infra.kafka_local import KafkaStartError
+
+    events = args.events or (100_000 if args.quick else 1_000_000)
+    total = Timer()
+    print(f"Lodestone rebuild-from-Kafka benchmark, {now_utc()}, {machine()}, {load()}")
+    timer = Timer()
+    store = demo_store(events, seed=args.seed)
+    print(
+        f"event store: demo seed {store.meta['seed']}, {store.meta['commands']:,} commands, {store.events:,} events, "
+        f"built {store.meta['built']} in {store.meta['build_seconds']:.0f} s ({store.home})"
+    )
+    if store.events < events:
+        print(f"  the store holds fewer than {events:,} events: using {store.events:,}")
+        events = store.events
+    home, meta = cached_topic(store, events, args.partitions, args.rebuild_cache)
+    print(
+        f"topic: {meta['events']:,} events on {meta['topic']} ({meta['partitions']} partitions: {sorted(meta['per_partition'].values())}), "
+        f"relayed {meta['built']} in {meta['relay_seconds']:.0f} s ({meta['events'] / meta['relay_seconds']:,.0f}/s); "
+        f"reference projection from the event store {meta['reference_seconds']:.0f} s ({meta['events'] / meta['reference_seconds']:,.0f}/s)"
+    )
+    print(f"setup (cached parts reused or built) {timer.elapsed():.0f} s\n")
+
+    results: list[dict[str, Any]] = []
+    split: dict[str, float] = {}
+    with temp_dir("lodestone-bench-rebuild-") as tmp, contextlib.ExitStack() as stack:
+        try:
+            kafka = stack.enter_context(kafka_broker(home / "broker"))
+        except KafkaStartError as error:
+            print(
+                f"the cached broker could not start ({str(error).splitlines()[0]}); filling the topic again on new ports"
+            )
+            home, meta = cached_topic(store, events, args.partitions, True)
+            kafka = stack.enter_context(kafka_broker(home / "broker"))
+        bootstrap = kafka.bootstrap
+        print(f"broker {bootstrap} (pid {kafka.pid}) on {home / 'broker'}")
+        for r in range(args.runs):
+            res = run_child(tmp, bootstrap, r, args.timeout)
+            results.append(res)
+            same = res["fingerprint"] == meta["reference_fingerprint"]
+            print(
+                f"  run {r + 1}: {res['applied']:,} events in {res['seconds']:.1f} s = {res['applied'] / res['seconds']:,.0f} events/s; "
+                f"VmHWM {res['vmhwm_kb'] / 1024:.0f} MiB; fingerprint {'= reference' if same else 'DIFFERS from the reference'}",
+                flush=True,
+            )
+        count = min(args.stage_events, events)
+        print(f"  stages apart over the first {count:,} events ...", flush=True)
+        split = stages(bootstrap, TOPIC, count, tmp)
+
+    # ---- report ------------------------------------------------------------------------
+    print()
+    rows = []
+    for r, res in enumerate(results):
+        rows.append(
+            [
+                f"run {r + 1}",
+                res["applied"],
+                res["seconds"],
+                res["applied"] / res["seconds"],
+                res["cpu"] / res["applied"] * 1e6,
+                res["vmhwm_kb"] / 1024,
+                res["vmhwm_before_kb"] / 1024,
+                res["read_model_bytes"] / 2**20,
+                "yes" if res["fingerprint"] == meta["reference_fingerprint"] else "NO",
+            ]
+        )
+    print(
+        table(
+            f"rebuild(settings, progress) from offset 0, {events:,} events, child process",
+            [
+                "run",
+                "applied",
+                "seconds",
+                "events/s",
+                "CPU us/event",
+                "VmHWM MiB",
+                "VmHWM after imports MiB",
+                "read model MiB",
+                "= reference",
+            ],
+            rows,
+        )
+    )
+    if results and results[0]["samples"]:
+        samples = results[0]["samples"]
+        points = (
+            [samples[int(i * (len(samples) - 1) / 5)] for i in range(6)]
+            if len(samples) > 6
+            else samples
+        )
+        print("  progress (run 1): " + ", ".join(f"{t:.0f} s: {n:,}" for t, n in points))
+    print()
+    rate = median([res["applied"] / res["seconds"] for res in results])
+    peak = max(res["vmhwm_kb"] for res in results) / 1024
+    if split:
+        n = split["count"]
+        us = {k: split[k] / n * 1e6 for k in ("consume", "decode", "project")}
+        rows = [
+            ["rebuild, wall per event (median run)", 1e6 / rate, rate],
+            [
+                "  fetch + parse: kafka-python consumer alone (KafkaFeed settings)",
+                us["consume"],
+                1e6 / us["consume"],
+            ],
+            ["    of which CPU in this process", split["consume_cpu"] / n * 1e6, float("nan")],
+            [
+                "  codec.decode alone (json.loads, json.dumps of state, mapper.to_domain_event)",
+                us["decode"],
+                1e6 / us["decode"],
+            ],
+            [
+                "  GenealogyProjection + SQLite view, 5,000 per transaction, alone",
+                us["project"],
+                1e6 / us["project"],
+            ],
+            ["  sum of the three", sum(us.values()), 1e6 / sum(us.values())],
+            [
+                "reference: the same projection fed from the event store (cache build)",
+                meta["reference_seconds"] / meta["events"] * 1e6,
+                meta["events"] / meta["reference_seconds"],
+            ],
+        ]
+        print(
+            table(
+                f"Where the time goes (stages apart, first {n:,} events, this process; wall us per event)",
+                ["step", "us/event", "events/s"],
+                rows,
+            )
+        )
+        print()
+    print(
+        table(
+            "Goal",
+            ["figure", "goal", "measured", ""],
+            [
+                [
+                    "rebuild from offset 0",
+                    f">= {GOAL:,.0f} events/s",
+                    f"{rate:,.0f} events/s",
+                    "met" if rate >= GOAL else "NOT met",
+                ],
+                ["peak memory of the rebuilding process (VmHWM)", "-", f"{peak:,.0f} MiB", ""],
+            ],
+        )
+    )
+    print(f"\ntotal time {total.elapsed():.0f} s; {load()}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
