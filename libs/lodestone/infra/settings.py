@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     kafka_topic: str = Field(
         "lodestone.events.v1", description="The topic every ledger event goes to"
     )
+    kafka_retention_ms: int = Field(
+        -1, description="Retention of the topic when created (-1: forever)"
+    )
     kafka_partitions: int = Field(
         6, description="Partitions of the topic when the project creates it"
     )

@@ -59,6 +59,7 @@ class Runtime:
                     settings.kafka_bootstrap_servers,
                     settings.kafka_topic,
                     settings.kafka_partitions,
+                    settings.kafka_retention_ms,
                 )
                 kafka = producer(settings.kafka_bootstrap_servers)
                 break

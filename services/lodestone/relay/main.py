@@ -19,7 +19,12 @@ def build(settings: Settings) -> tuple[Relay, list[object]]:
     """The relay and what to close after it."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nowhere to relay to")
-    create_topic(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.kafka_partitions)
+    create_topic(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_topic,
+        settings.kafka_partitions,
+        settings.kafka_retention_ms,
+    )
     ledger = build_ledger(settings)
     positions = build_position_store(settings)
     kafka = producer(settings.kafka_bootstrap_servers)
