@@ -67,6 +67,7 @@ from _common import (
     now_utc,
     pct,
     register_miners,
+    revision,
     server,
     spawn,
     stop_child,
@@ -357,6 +358,13 @@ def main() -> None:
         "--drain", type=float, default=120.0, help="seconds to wait for the last rows after a phase"
     )
     ap.add_argument(
+        "--relay",
+        choices=("embedded", "process"),
+        default="embedded",
+        help="embedded: the relay thread in the gateway (default, the goal's setup); process: "
+        "LODESTONE_EMBEDDED_RELAY=false and python -m lodestone.relay.main beside it",
+    )
+    ap.add_argument(
         "--no-split", action="store_true", help="no Kafka consumer in the observer (less load)"
     )
     # the observer child
@@ -371,11 +379,11 @@ def main() -> None:
     duration = args.duration or (8.0 if args.quick else 30.0)
     modes = ["single", "bulk"] if args.mode == "both" else [args.mode]
     total = Timer()
-    print(f"Lodestone end-to-end lag benchmark, {now_utc()}, {machine()}, {load()}")
+    print(f"Lodestone end-to-end lag benchmark, {now_utc()}, {revision()}, {machine()}, {load()}")
     print(
         f"rate={args.rate:,.0f} events/s, {duration:.0f} s per phase, phases: {', '.join(modes)}"
         f"{f' (bulk {args.bulk_size}/request, {args.bulk_workers} workers)' if 'bulk' in modes else ''}, workers={args.workers}, "
-        f"operators={args.operators}, observer poll {args.poll_ms:g} ms{' (quick)' if args.quick else ''}"
+        f"operators={args.operators}, relay {args.relay}, observer poll {args.poll_ms:g} ms{' (quick)' if args.quick else ''}"
     )
     print(
         "event: OreExtracted of 1000 kg ore (stores 2 events: the batch's OreExtracted + the quota's Drawn)\n"
@@ -390,8 +398,20 @@ def main() -> None:
             "LODESTONE_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "LODESTONE_EMBEDDED_PROJECTOR": "false",
         }
+        if args.relay == "process":
+            env["LODESTONE_EMBEDDED_RELAY"] = "false"
         with server(data, env=env) as srv:
             print(f"broker {bootstrap} (pid {kafka.pid}); gateway pid {srv.pid} on {srv.base}")
+            relay = None
+            if args.relay == "process":
+                relay = spawn(
+                    [sys.executable, "-m", "lodestone.relay.main"],
+                    env=clean_env(
+                        LODESTONE_DATA_DIR=str(data), LODESTONE_KAFKA_BOOTSTRAP_SERVERS=bootstrap
+                    ),
+                    log_path=tmp / "relay.log",
+                )
+                print(f"relay process pid {relay.pid} (python -m lodestone.relay.main)")
             # The gateway's relay thread creates the topic; the projector starts once it exists.
             deadline = time.monotonic() + 60
             from _common import end_offsets
@@ -430,10 +450,12 @@ def main() -> None:
                 )
 
                 pids = {
-                    "gateway (+ relay)": srv.pid,
+                    "gateway (+ relay)" if relay is None else "gateway": srv.pid,
                     "projector": projector.pid,
                     "broker": kafka.pid,
                 }
+                if relay is not None:
+                    pids["relay process"] = relay.pid
                 for mode in modes:
                     per = args.bulk_size if mode == "bulk" else 1
                     phase = Phase(
@@ -477,6 +499,8 @@ def main() -> None:
                     )
             finally:
                 stop_child(projector)
+                if relay is not None:
+                    stop_child(relay)
 
     # ---- report ------------------------------------------------------------------------
     print()
@@ -543,7 +567,7 @@ def main() -> None:
             ]
             rows.append(
                 [
-                    "  201 -> on Kafka (relay in the gateway)",
+                    f"  201 -> on Kafka ({'relay in the gateway' if args.relay == 'embedded' else 'relay process'})",
                     len(to_kafka),
                     pct(to_kafka, 50),
                     pct(to_kafka, 99),

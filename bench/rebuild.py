@@ -61,6 +61,7 @@ from _common import (
     median,
     now_utc,
     proc_status,
+    revision,
     spawn,
     table,
     temp_dir,
@@ -396,7 +397,9 @@ def main() -> None:
 
     events = args.events or (100_000 if args.quick else 1_000_000)
     total = Timer()
-    print(f"Lodestone rebuild-from-Kafka benchmark, {now_utc()}, {machine()}, {load()}")
+    print(
+        f"Lodestone rebuild-from-Kafka benchmark, {now_utc()}, {revision()}, {machine()}, {load()}"
+    )
     timer = Timer()
     store = demo_store(events, seed=args.seed)
     print(

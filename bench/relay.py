@@ -57,6 +57,7 @@ from _common import (
     machine,
     median,
     now_utc,
+    revision,
     table,
     temp_dir,
 )
@@ -243,7 +244,7 @@ def main() -> None:
     target = args.events or (20_000 if args.quick else 200_000)
     total = Timer()
 
-    print(f"Lodestone relay benchmark, {now_utc()}, {machine()}, {load()}")
+    print(f"Lodestone relay benchmark, {now_utc()}, {revision()}, {machine()}, {load()}")
     store = demo_store(target, seed=args.seed)
     print(
         f"store: demo seed {store.meta['seed']}, {store.meta['commands']:,} commands, {store.events:,} events "
