@@ -35,3 +35,10 @@ def test_domain_imports_only_the_standard_library_and_eventsourcing_domain() -> 
         and not module.startswith("lodestone.domain")
     }
     assert foreign == set()
+
+
+def test_the_integrity_module_stands_alone_on_the_standard_library() -> None:
+    # Auditors run this one file without Lodestone installed: no project or third-party import.
+    path = DOMAIN.parent / "integrity.py"
+    foreign = {m for m in imported_modules(path) if m.split(".")[0] not in sys.stdlib_module_names}
+    assert foreign == set()

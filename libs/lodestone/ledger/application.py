@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import EventStore, IntegrityError, Transcoder
 from eventsourcing.utils import Environment
 
 from lodestone.domain import ids
@@ -27,6 +27,7 @@ from lodestone.domain.batches import Batch
 from lodestone.domain.licences import Licence
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound, Refusal
 from lodestone.ledger import commands, handlers
+from lodestone.ledger.chained import ChainedEventStore, ChainTranscoder
 from lodestone.ledger.idempotency import IdempotencyRecord
 from lodestone.ledger.unit_of_work import UnitOfWork
 
@@ -63,6 +64,15 @@ class Ledger(Application[UUID]):
         _env["IS_SNAPSHOTTING_ENABLED"] = "y"
         _env.update(env or {})
         return Environment(name, _env)
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = ChainTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        # Every event is stored with its hash, chained to its aggregate's previous one.
+        return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
 
     # --- writes ------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Auditors' tools: checkpoints, verification, history, bundles and reports."""

@@ -1,0 +1,150 @@
+"""Where checkpoints (Merkle roots over ranges of store positions) are kept.
+
+In the event store's own database, table ``lodestone_checkpoints``, one row per
+checkpoint, ``seq`` its key: two checkpointers racing for the same ``seq`` cannot both
+win. The rows carry no authority of their own: ``lodestone verify`` recomputes each
+root from the events, and the copies published on Kafka let a third party notice if
+these rows were rewritten or dropped together with the events they cover.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+FIELDS = ("seq", "first_position", "last_position", "count", "root", "prev", "created_at", "hash")
+
+Checkpoint = dict[str, Any]
+
+
+class CheckpointConflict(Exception):
+    """Another checkpointer stored a checkpoint with the same seq first."""
+
+
+class CheckpointStore(Protocol):
+    def latest(self) -> Checkpoint | None: ...
+    def add(self, checkpoints: Sequence[Checkpoint]) -> None: ...
+    def list(self, after_seq: int = 0, limit: int | None = None) -> list[Checkpoint]: ...
+    def covering(self, position: int) -> Checkpoint | None: ...
+    def close(self) -> None: ...
+
+
+_COLUMNS = ", ".join(FIELDS)
+
+
+class SQLiteCheckpointStore:
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS lodestone_checkpoints (seq INTEGER PRIMARY KEY, "
+            "first_position INTEGER NOT NULL, last_position INTEGER NOT NULL, "
+            "count INTEGER NOT NULL, root TEXT NOT NULL, prev TEXT, created_at TEXT NOT NULL, "
+            "hash TEXT NOT NULL)"
+        )
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Checkpoint]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [dict(zip(FIELDS, row, strict=True)) for row in rows]
+
+    def latest(self) -> Checkpoint | None:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM lodestone_checkpoints ORDER BY seq DESC LIMIT 1", ()
+        )
+        return rows[0] if rows else None
+
+    def add(self, checkpoints: Sequence[Checkpoint]) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    f"INSERT INTO lodestone_checkpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [tuple(c[f] for f in FIELDS) for c in checkpoints],
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                raise CheckpointConflict from None
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def list(self, after_seq: int = 0, limit: int | None = None) -> list[Checkpoint]:
+        return self._rows(
+            f"SELECT {_COLUMNS} FROM lodestone_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, -1 if limit is None else limit),
+        )
+
+    def covering(self, position: int) -> Checkpoint | None:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM lodestone_checkpoints WHERE first_position <= ? "
+            "AND last_position >= ? ORDER BY seq LIMIT 1",
+            (position, position),
+        )
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class PostgresCheckpointStore:
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self._lock = threading.Lock()
+        self._db = psycopg.connect(url, autocommit=True)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS lodestone_checkpoints (seq BIGINT PRIMARY KEY, "
+            "first_position BIGINT NOT NULL, last_position BIGINT NOT NULL, "
+            "count BIGINT NOT NULL, root TEXT NOT NULL, prev TEXT, created_at TEXT NOT NULL, "
+            "hash TEXT NOT NULL)"
+        )
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[Checkpoint]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [dict(zip(FIELDS, row, strict=True)) for row in rows]
+
+    def latest(self) -> Checkpoint | None:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM lodestone_checkpoints ORDER BY seq DESC LIMIT 1", ()
+        )
+        return rows[0] if rows else None
+
+    def add(self, checkpoints: Sequence[Checkpoint]) -> None:
+        with self._lock:
+            try:
+                with self._db.transaction(), self._db.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO lodestone_checkpoints ({_COLUMNS}) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        [tuple(c[f] for f in FIELDS) for c in checkpoints],
+                    )
+            except self._psycopg.errors.UniqueViolation:
+                raise CheckpointConflict from None
+
+    def list(self, after_seq: int = 0, limit: int | None = None) -> list[Checkpoint]:
+        return self._rows(
+            f"SELECT {_COLUMNS} FROM lodestone_checkpoints WHERE seq > %s ORDER BY seq LIMIT %s",
+            (after_seq, limit),
+        )
+
+    def covering(self, position: int) -> Checkpoint | None:
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM lodestone_checkpoints WHERE first_position <= %s "
+            "AND last_position >= %s ORDER BY seq LIMIT 1",
+            (position, position),
+        )
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
