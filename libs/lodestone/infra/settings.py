@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(
         6, description="Partitions of the topic when the project creates it"
     )
+    checkpoint_topic: str = Field(
+        "lodestone.checkpoints.v1",
+        description="Where checkpoints are published for third parties (one partition)",
+    )
+    checkpoint_interval: float = Field(
+        10.0, description="Seconds between checkpoints of the events recorded since the last"
+    )
     projector_group: str = Field(
         "lodestone.genealogy.v1", description="Consumer group of the genealogy projectors"
     )

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from lodestone.infra.checkpoints import (
+    CheckpointStore,
+    PostgresCheckpointStore,
+    SQLiteCheckpointStore,
+)
+from lodestone.infra.event_rows import EventRows, PostgresEventRows, SQLiteEventRows
 from lodestone.infra.positions import PositionStore, PostgresPositionStore, SQLitePositionStore
 from lodestone.infra.postgres_local import postgres_env
 from lodestone.infra.settings import Settings
@@ -33,3 +39,19 @@ def build_position_store(settings: Settings) -> PositionStore:
         return PostgresPositionStore(settings.postgres_url.get_secret_value())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SQLitePositionStore(settings.event_store_path)
+
+
+def build_checkpoint_store(settings: Settings) -> CheckpointStore:
+    """Checkpoints live beside the events they cover."""
+    if settings.postgres_url is not None:
+        return PostgresCheckpointStore(settings.postgres_url.get_secret_value())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteCheckpointStore(settings.event_store_path)
+
+
+def build_event_rows(settings: Settings) -> EventRows:
+    """Stored rows with their positions, for history and audit bundles."""
+    if settings.postgres_url is not None:
+        return PostgresEventRows(settings.postgres_url.get_secret_value())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteEventRows(settings.event_store_path)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from lodestone.gateway import problems
-from lodestone.gateway.routes import batches, events, health, registry
+from lodestone.gateway.routes import audit, batches, events, health, registry
 from lodestone.gateway.runtime import Runtime
 from lodestone.infra.settings import Settings
 
@@ -46,4 +46,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(events.router)
     app.include_router(batches.router)
+    app.include_router(audit.router)
     return app

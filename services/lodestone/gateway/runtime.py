@@ -10,11 +10,21 @@ import logging
 import threading
 from collections.abc import Callable
 
+from lodestone.audit.checkpointer import Checkpointer
+from lodestone.infra.checkpoints import CheckpointStore
+from lodestone.infra.event_rows import EventRows
 from lodestone.infra.kafka_topics import create_topic
 from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_genealogy_view, build_ledger, build_position_store
+from lodestone.infra.wiring import (
+    build_checkpoint_store,
+    build_event_rows,
+    build_genealogy_view,
+    build_ledger,
+    build_position_store,
+)
 from lodestone.ledger import Ledger
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.projector import Projector, genealogy_projector
 from lodestone.streaming.relay import Relay, producer
 
@@ -29,6 +39,9 @@ class Runtime:
         self.projector: Projector | None = (
             genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
         )
+        self.rows: EventRows = build_event_rows(settings)
+        self.checkpoints: CheckpointStore = build_checkpoint_store(settings)
+        self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._closing: list[object] = []
@@ -38,11 +51,13 @@ class Runtime:
             self._spawn("genealogy-projector", self.projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
             self._spawn("relay", self._relay)
+        self._spawn("checkpoints", self._checkpoints)
 
     def _spawn(self, name: str, target: Callable[[threading.Event, float], None]) -> None:
+        interval = self.settings.projector_interval
         thread = threading.Thread(
             target=target,
-            args=(self._stop, self.settings.projector_interval),
+            args=(self._stop, interval),
             name=name,
             daemon=True,
         )
@@ -76,6 +91,23 @@ class Runtime:
             self.ledger.recorder, self.ledger.mapper, kafka, positions, topic=settings.kafka_topic
         ).run(stop, interval)
 
+    def _checkpoints(self, stop: threading.Event, _: float) -> None:
+        settings = self.settings
+        connect = None
+        if settings.kafka_bootstrap_servers and settings.embedded_relay:
+            bootstrap = settings.kafka_bootstrap_servers
+
+            def connect() -> CheckpointPublisher:
+                create_topic(bootstrap, settings.checkpoint_topic, 1, settings.kafka_retention_ms)
+                kafka = producer(bootstrap, client_id="lodestone-checkpoints")
+                positions = build_position_store(settings)
+                self._closing.extend([kafka, positions])
+                return CheckpointPublisher(
+                    self.checkpoints, kafka, positions, topic=settings.checkpoint_topic
+                )
+
+        CheckpointLoop(self.checkpointer, connect).run(stop, settings.checkpoint_interval)
+
     def fresh_view(self) -> GenealogyView:
         """The view, caught up with every event recorded so far (read-your-writes on
         the embedded default)."""
@@ -90,4 +122,6 @@ class Runtime:
         for resource in self._closing:
             resource.close()  # type: ignore[attr-defined]
         self.view.close()
+        self.checkpoints.close()
+        self.rows.close()
         self.ledger.close()

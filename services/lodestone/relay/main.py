@@ -7,9 +7,11 @@ import logging
 import signal
 import threading
 
+from lodestone.audit.checkpointer import Checkpointer
 from lodestone.infra.kafka_topics import create_topic
 from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_ledger, build_position_store
+from lodestone.infra.wiring import build_checkpoint_store, build_ledger, build_position_store
+from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.relay import Relay, producer
 
 log = logging.getLogger("lodestone.relay")
@@ -32,12 +34,35 @@ def build(settings: Settings) -> tuple[Relay, list[object]]:
     return relay, [kafka, positions, ledger]
 
 
+def checkpoints(
+    settings: Settings, ledger_recorder: object, kafka: object
+) -> tuple[CheckpointLoop, list[object]]:
+    """The relay service also checkpoints and publishes the checkpoints."""
+    assert settings.kafka_bootstrap_servers
+    create_topic(
+        settings.kafka_bootstrap_servers, settings.checkpoint_topic, 1, settings.kafka_retention_ms
+    )
+    store = build_checkpoint_store(settings)
+    positions = build_position_store(settings)
+    publisher = CheckpointPublisher(store, kafka, positions, topic=settings.checkpoint_topic)
+    loop = CheckpointLoop(Checkpointer(ledger_recorder, store), lambda: publisher)  # type: ignore[arg-type]
+    return loop, [store, positions]
+
+
 def run(settings: Settings, stop: threading.Event) -> None:
     relay, resources = build(settings)
+    kafka, _, ledger = resources
+    loop, more = checkpoints(settings, ledger.recorder, kafka)  # type: ignore[attr-defined]
+    resources = more + resources
     log.info("relaying from position %s to %s", relay.position, settings.kafka_bootstrap_servers)
+    thread = threading.Thread(
+        target=loop.run, args=(stop, settings.checkpoint_interval), daemon=True
+    )
+    thread.start()
     try:
         relay.run(stop)
     finally:
+        thread.join(timeout=10)
         for resource in resources:
             resource.close()  # type: ignore[attr-defined]
 

@@ -1,0 +1,155 @@
+"""A batch's history, and its state as of a moment or a version.
+
+Two clocks, never mixed:
+
+- **recorded_at** (record time): when the ledger stored the event. "As known at T" is the
+  state built from the events recorded at or before T: what an auditor asking the ledger
+  at T would have been told.
+- **occurred_at** (event time): when the reporting actor says the step happened. "As it
+  happened at T" is the state built from the events that occurred at or before T, as
+  the ledger knows them now (a step reported late is included).
+
+Each history entry carries its store position, both times, who reported it (the
+principal and its role, and the actor it reported for), its hash and the previous hash,
+and whether the stored row still matches its hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from lodestone import integrity
+from lodestone.domain.batches import Batch
+from lodestone.infra.event_rows import EventRows, Row
+from lodestone.ledger import Ledger
+from lodestone.projections import genealogy
+
+HIDDEN = {"originator_id", "originator_version", "timestamp"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    position: int
+    aggregate_id: UUID
+    version: int
+    type: str  # e.g. "Batch.OreExtracted"
+    occurred_at: datetime | None
+    recorded_at: datetime
+    reported_by: str | None
+    hash: str | None
+    prev: str | None
+    intact: bool
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def entries(ledger: Ledger, rows: Sequence[Row]) -> list[Entry]:
+    out = []
+    for row in rows:
+        event: Any = ledger.mapper.to_domain_event(
+            StoredEvent(row.aggregate_id, row.version, row.topic, row.state)
+        )
+        digest, prev, intact = integrity.check_stored(
+            str(row.aggregate_id), row.version, row.topic, row.state
+        )
+        facts = {k: v for k, v in vars(event).items() if k not in HIDDEN}
+        out.append(
+            Entry(
+                position=row.position,
+                aggregate_id=row.aggregate_id,
+                version=row.version,
+                type=row.topic.rpartition(":")[2],
+                occurred_at=facts.get("occurred_at"),
+                recorded_at=event.timestamp,
+                reported_by=facts.get("reported_by"),
+                hash=digest,
+                prev=prev,
+                intact=intact,
+                facts=facts,
+            )
+        )
+    return out
+
+
+def lineage_ids(view: genealogy.GenealogyView, batch_id: UUID, lineage: str) -> list[UUID]:
+    if lineage == "none":
+        return [batch_id]
+    traced = (
+        genealogy.upstream(view, batch_id)
+        if lineage == "upstream"
+        else genealogy.downstream(view, batch_id)
+    )
+    return [batch_id, *sorted(set(traced.batches) - {batch_id})]
+
+
+def history(
+    ledger: Ledger,
+    rows: EventRows,
+    batch_id: UUID,
+    lineage: str = "none",
+    view: genealogy.GenealogyView | None = None,
+) -> list[Entry]:
+    """The batch's events (and with ``lineage`` "upstream" or "downstream" those of every
+    batch in that lineage), merged in store position order."""
+    ids: Iterable[UUID] = [batch_id]
+    if lineage != "none":
+        assert view is not None
+        ids = lineage_ids(view, batch_id, lineage)
+    return entries(ledger, rows.for_aggregates(ids))
+
+
+@dataclass(frozen=True)
+class AsOf:
+    batch: Batch | None  # None: the batch did not exist (was not known) then
+    version: int  # the last event included; 0 if none
+    clock: str  # "recorded" | "occurred" | "version"
+    at: datetime | None
+    later_events: int  # recorded now, not included
+
+
+def _times(row: Row) -> tuple[str, str | None]:
+    # Only the two times, without building the domain event: json of the stored state.
+    state = json.loads(row.state)
+    timestamp = state["timestamp"]["_data_"]
+    occurred = state.get("occurred_at")
+    return timestamp, occurred["_data_"] if isinstance(occurred, dict) else None
+
+
+def as_of(
+    ledger: Ledger,
+    rows: EventRows,
+    batch_id: UUID,
+    *,
+    known_at: datetime | None = None,
+    happened_at: datetime | None = None,
+    version: int | None = None,
+) -> AsOf:
+    """Exactly one of ``known_at`` (record time), ``happened_at`` (event time) or
+    ``version``."""
+    own = [r for r in rows.for_aggregates([batch_id]) if r.aggregate_id == batch_id]
+    if version is not None:
+        upto, clock, at = min(version, len(own)), "version", None
+    else:
+        clock = "recorded" if known_at is not None else "occurred"
+        at = known_at if known_at is not None else happened_at
+        assert at is not None
+        upto = 0
+        for row in own:
+            recorded, occurred = _times(row)
+            moment = datetime.fromisoformat(
+                recorded if clock == "recorded" else occurred or recorded
+            )
+            if moment > at:
+                break
+            upto = row.version
+    batch = None
+    if upto > 0:
+        found: Any = ledger.repository.get(batch_id, version=upto)
+        batch = found if isinstance(found, Batch) else None
+    return AsOf(batch, upto, clock, at, len(own) - upto)
