@@ -15,11 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.tree import Tree
 
+from lodestone.cli import audit
 from lodestone.cli.kafka import kafka_app
 from lodestone.infra.settings import Settings
 
 app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+for _command in (audit.verify, audit.checkpoint, audit.replay, audit.check, audit.bundle):
+    app.command()(_command)
+app.command("verify-bundle")(audit.verify_bundle)
 console = Console(soft_wrap=True)  # commands printed for copying must not wrap
 
 DataDir = Annotated[
