@@ -207,9 +207,12 @@ def _close(
 ) -> None:
     seq, first, last = cp["seq"], cp["first_position"], cp["last_position"]
     where: dict[str, Any] = {"checkpoint": seq, "position": first}
+    # A range's root or count is judged once the whole range is read: sorted at its last
+    # position, so an event-level break inside the range (which names the event) or the
+    # checkpoint record's own (order 3, at its first position) is reported first.
     if top_position is not None and top_position < last:
         problem(
-            first,
+            last,
             2,
             Problem(
                 "truncated",
@@ -219,7 +222,7 @@ def _close(
         )
     elif len(leaves) != cp["count"]:
         problem(
-            first,
+            last,
             2,
             Problem(
                 "checkpoint-mismatch",
@@ -229,7 +232,7 @@ def _close(
         )
     elif integrity.merkle_root(leaves).hex() != cp["root"]:
         problem(
-            first,
+            last,
             2,
             Problem(
                 "checkpoint-mismatch",
