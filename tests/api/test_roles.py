@@ -34,6 +34,7 @@ WITHOUT_AN_ACTOR = frozenset({"admin", "auditor", "analyst", "regulator"})
 EVERYONE = frozenset(ROLES)
 STEP_REPORTERS = frozenset({"admin", "mine"})  # every step below is MINECO's
 HOLDERS = STEP_REPORTERS | {"regulator"}
+AUDITORS = frozenset({"admin", "auditor", "regulator"})
 
 
 @pytest.fixture
@@ -206,6 +207,26 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         scene=ore_1_held,
         body=lambda: hold("MINECO/ORE-1", "second assay within spec"),
     ),
+    # A correction: the actor that reported the event (the mine's key), a regulator, an admin.
+    ("POST", "/v1/events/corrections"): Rule(
+        HOLDERS,
+        scene=ore_1,
+        body=lambda: {
+            "batch": "MINECO/ORE-1",
+            "version": 1,
+            "reason": "incorrect-data",
+            "facts": {"mass_kg": "9000"},
+            "note": "weighbridge misread",
+        },
+    ),
+    # audit: auditors, regulators and admins
+    ("GET", "/v1/batches/{actor}/{lot}/history"): Rule(AUDITORS, scene=ore_1),
+    ("GET", "/v1/batches/{actor}/{lot}/as-of"): Rule(AUDITORS, scene=ore_1, query="?version=1"),
+    ("GET", "/v1/batches/{actor}/{lot}/bundle"): Rule(AUDITORS, scene=ore_1),
+    ("GET", "/v1/audit/verifier.py"): Rule(AUDITORS),
+    ("GET", "/v1/audit/verify"): Rule(AUDITORS),
+    ("GET", "/v1/audit/checkpoints"): Rule(AUDITORS),
+    ("POST", "/v1/audit/checkpoints"): Rule(AUDITORS),
     ("POST", "/v1/events/bulk"): Rule(
         STEP_REPORTERS,
         body=lambda: {"events": [{"type": "OreExtracted", **ore("ORE-9", "1000")}]},

@@ -6,8 +6,10 @@ Two clocks, never mixed:
   state built from the events recorded at or before T: what an auditor asking the ledger
   at T would have been told.
 - **occurred_at** (event time): when the reporting actor says the step happened. "As it
-  happened at T" is the state built from the events that occurred at or before T, as
-  the ledger knows them now (a step reported late is included).
+  happened at T" is the state after the last step that occurred at or before T, as the
+  ledger knows it now (a step reported late is included), with the corrections recorded
+  up to that step; ``later_events`` counts what came after, corrections included (see
+  the history for corrections of earlier steps made later).
 
 Each history entry carries its store position, both times, who reported it (the
 principal and its role, and the actor it reported for), its hash and the previous hash,

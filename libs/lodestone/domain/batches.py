@@ -25,6 +25,7 @@ class Status(StrEnum):
     CONSUMED = "consumed"
     IN_TRANSIT = "in_transit"  # exported, not yet received by the consignee
     QUARANTINED = "quarantined"
+    VOID = "void"  # its recording was corrected as "did not occur"
 
 
 class Batch(Aggregate):
@@ -75,6 +76,7 @@ class Batch(Aggregate):
             batch.origin = None
             batch.export = None
             batch.quarantine = None
+            batch.corrections = []
 
     class OreExtracted(Created):
         quota_id: UUID
@@ -232,6 +234,41 @@ class Batch(Aggregate):
             }
             batch.status = Status.QUARANTINED
 
+    class Corrected(Aggregate.Event):
+        """A correction of one earlier event of this batch. History is never edited: the
+        corrected event stays as it was recorded, and this one says which event it
+        corrects, why, the corrected facts, and the batch fields as they now are."""
+
+        number: int  # the n-th correction of this batch
+        corrects_version: int
+        corrects_type: str
+        reason: str  # incorrect-data | did-not-occur
+        note: str
+        facts: dict[str, Any]  # the corrected facts; empty for did-not-occur
+        resulting: dict[str, Any]  # batch fields the correction changes, as they now are
+        by_role: str
+        reported_by: str
+        occurred_at: datetime  # when the correction was made
+
+        def apply(self, batch: Batch) -> None:
+            for name, value in self.resulting.items():
+                setattr(batch, name, Status(value) if name == "status" else value)
+            batch.corrections = [
+                *getattr(batch, "corrections", []),
+                {
+                    "number": self.number,
+                    "version": self.originator_version,
+                    "corrects_version": self.corrects_version,
+                    "corrects_type": self.corrects_type,
+                    "reason": self.reason,
+                    "note": self.note,
+                    "facts": dict(self.facts),
+                    "by_role": self.by_role,
+                    "reported_by": self.reported_by,
+                    "corrected_at": self.occurred_at,
+                },
+            ]
+
     class BatchReleased(Step):
         reason: str
         restored_status: str  # what the batch was before the hold
@@ -259,6 +296,7 @@ class Batch(Aggregate):
     origin: dict[str, Any] | None
     export: dict[str, Any] | None
     quarantine: dict[str, Any] | None
+    corrections: list[dict[str, Any]]  # every correction of its history, oldest first
 
     def __init__(self) -> None:
         pass
@@ -278,6 +316,7 @@ class Batch(Aggregate):
                 Status.CONSUMED: "has been wholly consumed",
                 Status.IN_TRANSIT: "is in transit on an export shipment",
                 Status.QUARANTINED: "is quarantined",
+                Status.VOID: "was corrected as never having existed",
             }[self.status]
             rule = f"batch-{self.status.value.replace('_', '-')}"
             raise Conflict(field, rule, f"batch {self.lot_code} {why}")

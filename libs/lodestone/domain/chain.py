@@ -734,3 +734,272 @@ def release(principal: Principal, batch: Batch, reason: str, at: datetime) -> Ba
         occurred_at=at,
     )
     return batch
+
+
+# --- corrections ----------------------------------------------------------------------
+
+INCORRECT_DATA = "incorrect-data"
+DID_NOT_OCCUR = "did-not-occur"
+REASONS = (INCORRECT_DATA, DID_NOT_OCCUR)
+
+_ORIGINS = (Batch.OreExtracted, Batch.ScrapCollected)
+_ALONE = (
+    Batch.CustodyTransferred,
+    Batch.ShipmentExported,
+    Batch.ShipmentReceived,
+    Batch.BatchMoved,
+    Batch.BatchQuarantined,
+    Batch.BatchReleased,
+)
+_HOLDS = (Batch.BatchQuarantined, Batch.BatchReleased)
+
+
+def correctable_facts(event: Any) -> tuple[str, ...]:
+    """What a correction may change in an event of this type. Steps that involve other
+    batches (a transformation's inputs and outputs, a split, a merge) are one fact
+    across several batches and are not corrected one batch at a time."""
+    if isinstance(event, _ORIGINS):
+        return ("mass_kg", "composition", "occurred_at")
+    if isinstance(event, _HOLDS):
+        return ("reason", "occurred_at")
+    if isinstance(event, _ALONE):
+        return ("occurred_at",)
+    return ()
+
+
+def _effective(history: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """Per version, the facts corrections have replaced so far (later ones win)."""
+    out: dict[int, dict[str, Any]] = {}
+    for event in history:
+        if isinstance(event, Batch.Corrected):
+            out.setdefault(event.corrects_version, {}).update(event.facts)
+    return out
+
+
+def _when(value: object, field: str, now: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(field, "datetime", f"{value!r} is not an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        raise InvalidInput(field, "datetime", "give an ISO 8601 time with a time zone")
+    if value.tzinfo is None:
+        raise InvalidInput(field, "timezone", "give a time zone (e.g. Z or +08:00)")
+    if value > now + CLOCK_SKEW:
+        raise InvalidInput(field, "not-in-future", f"{value.isoformat()} is in the future")
+    return value
+
+
+def correct(
+    principal: Principal,
+    batch: Batch,
+    history: Sequence[Any],
+    version: int,
+    reason: str,
+    facts: Mapping[str, object],
+    note: str,
+    now: datetime,
+    reporter_actor: UUID | None,
+    quota: Licence | None,
+) -> Batch:
+    """Corrects event ``version`` of ``batch`` (``history``: every event of the batch, in
+    order) with a new event; refuses any correction that would break an invariant at
+    any point of the corrected history: mass available, custody and place, chronology,
+    quota. Only the actor that reported the event, a regulator or an admin may."""
+    if reason not in REASONS:
+        raise InvalidInput("reason", "one-of", f"say {' or '.join(REASONS)}")
+    if not 1 <= version <= len(history):
+        raise InvalidInput("version", "exists", f"batch {batch.lot_code} has no version {version}")
+    target = history[version - 1]
+    kind = type(target).__name__
+    if principal.role is Role.OPERATOR:
+        if principal.id != target.reported_by and (
+            principal.actor is None or principal.actor != reporter_actor
+        ):
+            raise Forbidden(
+                "version", "reporting-actor", "only the actor that reported an event may correct it"
+            )
+    else:
+        principal.require(Role.REGULATOR, Role.ADMIN, field="version")
+    if isinstance(target, Batch.Corrected):
+        raise RuleBroken(
+            "version", "not-a-correction", "correct the original event again, not a correction"
+        )
+    if batch.status is Status.VOID:
+        raise Conflict(
+            "version", "batch-void", f"batch {batch.lot_code} was corrected as never having existed"
+        )
+    allowed = correctable_facts(target)
+    if not allowed:
+        raise RuleBroken(
+            "version",
+            "not-correctable",
+            f"{kind} involves other batches (a transformation, split or merge): it cannot be "
+            "corrected on one batch alone",
+        )
+    steps = [e for e in history if not isinstance(e, Batch.Corrected)]
+    later = [e for e in steps if e.originator_version > version]
+    corrected = _effective(history)
+    resulting: dict[str, Any] = {}
+    new_facts: dict[str, Any] = {}
+    if reason == DID_NOT_OCCUR:
+        if facts:
+            raise InvalidInput(
+                "facts", "empty", "a correction saying the event did not occur gives no facts"
+            )
+        if (
+            later
+            and not all(isinstance(e, _HOLDS) for e in later)
+            and not (
+                isinstance(target, _ORIGINS)
+                and all(isinstance(e, Batch.BatchMoved | _HOLDS) for e in later)
+            )
+        ):
+            raise RuleBroken(
+                "version",
+                "correction-breaks-history",
+                f"later steps of batch {batch.lot_code} depend on this {kind}: correct those first",
+            )
+        if isinstance(target, _ORIGINS):
+            resulting = {"status": Status.VOID.value, "remaining_kg": ZERO}
+        elif isinstance(target, Batch.BatchMoved):
+            resulting = {"facility_id": target.from_facility_id}
+        else:
+            raise RuleBroken(
+                "version", "not-voidable", f"a {kind} cannot be corrected as not having occurred"
+            )
+    else:
+        if not facts:
+            raise InvalidInput("facts", "required", "give the corrected facts")
+        for name in facts:
+            if name not in allowed:
+                raise InvalidInput(
+                    f"facts.{name}",
+                    "correctable-fact",
+                    f"a {kind} may be corrected in: {', '.join(allowed)}",
+                )
+        previous = {**{n: getattr(target, n, None) for n in allowed}, **corrected.get(version, {})}
+        if "occurred_at" in facts:
+            at = _when(facts["occurred_at"], "facts.occurred_at", now)
+            times = {
+                e.originator_version: corrected.get(e.originator_version, {}).get(
+                    "occurred_at", e.occurred_at
+                )
+                for e in steps
+            }
+            before = [t for v, t in times.items() if v < version]
+            after = [t for v, t in times.items() if v > version]
+            if (before and at < max(before)) or (after and at > min(after)):
+                raise RuleBroken(
+                    "facts.occurred_at",
+                    "chronology",
+                    f"{at.isoformat()} would put this {kind} out of order with the batch's other steps",
+                )
+            if quota is not None and not quota.valid_from <= at <= quota.valid_until:
+                raise RuleBroken(
+                    "facts.occurred_at",
+                    "licence-validity",
+                    f"quota {quota.number} was not valid then",
+                )
+            new_facts["occurred_at"] = at
+            times[version] = at
+            resulting["last_occurred_at"] = max(times.values())
+            if version == 1:
+                resulting["created_at"] = at
+        if "reason" in facts:
+            text = str(facts["reason"]).strip()
+            if not text:
+                raise InvalidInput("facts.reason", "required", "say why the batch was held")
+            new_facts["reason"] = text
+        if "mass_kg" in facts or "composition" in facts:
+            _correct_origin(
+                principal, batch, later, facts, previous, quota, now, resulting, new_facts
+            )
+    batch.trigger_event(
+        Batch.Corrected,
+        number=len(getattr(batch, "corrections", [])) + 1,
+        corrects_version=version,
+        corrects_type=kind,
+        reason=reason,
+        note=note.strip(),
+        facts=new_facts,
+        resulting=resulting,
+        by_role=principal.role.value,
+        reported_by=principal.id,
+        occurred_at=now,
+    )
+    if reason == DID_NOT_OCCUR and isinstance(target, Batch.OreExtracted) and quota is not None:
+        previous = {
+            **{n: getattr(target, n) for n in ("mass_kg", "composition")},
+            **corrected.get(version, {}),
+        }
+        given_back = reo_kg(previous["mass_kg"], previous["composition"])
+        quota.correct_draw(-given_back, batch.id, principal.id, now, "version")
+    return batch
+
+
+def _correct_origin(
+    principal: Principal,
+    batch: Batch,
+    later: Sequence[Any],
+    facts: Mapping[str, object],
+    previous: Mapping[str, Any],
+    quota: Licence | None,
+    now: datetime,
+    resulting: dict[str, Any],
+    new_facts: dict[str, Any],
+) -> None:
+    if any(isinstance(e, Batch.ShipmentExported | Batch.ShipmentReceived) for e in later):
+        raise RuleBroken(
+            "facts",
+            "correction-breaks-history",
+            f"batch {batch.lot_code} was exported since: its mass cannot change",
+        )
+    old_kg: Decimal = previous["mass_kg"]
+    new_kg = mass(facts["mass_kg"], "facts.mass_kg") if "mass_kg" in facts else old_kg
+    shares = previous["composition"]
+    if "composition" in facts:
+        if any(isinstance(e, Batch.Consumed | Batch.BatchSplit) for e in later):
+            raise RuleBroken(
+                "facts.composition",
+                "correction-breaks-balance",
+                f"batch {batch.lot_code} already went into later steps whose element balance used "
+                "its composition: correct those steps first",
+            )
+        given = facts["composition"]
+        if not isinstance(given, Mapping):
+            raise InvalidInput("facts.composition", "object", "give element -> mass fraction")
+        shares = composition(given, "facts.composition")
+        if not any(e in RARE_EARTHS for e in shares):
+            raise InvalidInput(
+                "facts.composition", "rare-earth-content", "ore must declare its rare-earth content"
+            )
+        new_facts["composition"] = shares
+        resulting["composition"] = shares
+    if "mass_kg" in facts:
+        taken = EXACT.subtract(batch.initial_kg, batch.remaining_kg)
+        if new_kg < taken:
+            raise RuleBroken(
+                "facts.mass_kg",
+                "mass-available",
+                f"{taken} kg were already taken from batch {batch.lot_code}: it cannot have been {new_kg} kg",
+            )
+        remaining = EXACT.subtract(new_kg, taken)
+        new_facts["mass_kg"] = new_kg
+        resulting["initial_kg"] = new_kg
+        resulting["remaining_kg"] = remaining
+        if remaining == ZERO and batch.status is Status.ACTIVE:
+            resulting["status"] = Status.CONSUMED.value
+        elif remaining > ZERO and batch.status is Status.CONSUMED:
+            resulting["status"] = Status.ACTIVE.value
+    if quota is not None:
+        delta = EXACT.subtract(reo_kg(new_kg, shares), reo_kg(old_kg, previous["composition"]))
+        if delta != ZERO:
+            quota.correct_draw(
+                delta,
+                batch.id,
+                principal.id,
+                now,
+                "facts.mass_kg" if "mass_kg" in facts else "facts.composition",
+            )

@@ -88,6 +88,18 @@ class Licence(Aggregate):
             licence.drawn_kg = EXACT.add(licence.drawn_kg, self.kg)
             licence.draws += 1
 
+    class DrawCorrected(Aggregate.Event):
+        """A draw changed by the correction of the batch that drew it (``kg`` may be
+        negative: a batch whose extraction did not occur gives its REO back)."""
+
+        kg: Decimal
+        batch_id: UUID
+        reported_by: str
+        occurred_at: datetime
+
+        def apply(self, licence: Licence) -> None:
+            licence.drawn_kg = EXACT.add(licence.drawn_kg, self.kg)
+
     number: str
     kind: LicenceKind
     holder_id: UUID
@@ -249,6 +261,24 @@ class Licence(Aggregate):
             kg=kg,
             batch_id=batch_id,
             cause=cause,
+            reported_by=reported_by,
+            occurred_at=occurred_at,
+        )
+
+    def correct_draw(
+        self, kg: Decimal, batch_id: UUID, reported_by: str, occurred_at: datetime, field: str
+    ) -> None:
+        if kg > ZERO and kg > self.remaining_kg:
+            raise RuleBroken(
+                field,
+                "quota",
+                f"the correction draws {kg} kg REO more from {self.number}, "
+                f"which has {self.remaining_kg} kg left",
+            )
+        self.trigger_event(
+            self.DrawCorrected,
+            kg=kg,
+            batch_id=batch_id,
             reported_by=reported_by,
             occurred_at=occurred_at,
         )

@@ -157,3 +157,14 @@ class Quarantine(Step):
 class Release(Step):
     batch: str
     reason: str
+
+
+@dataclass(frozen=True)
+class CorrectEvent(Command):
+    """A correction of one earlier event of a batch (its ``version``)."""
+
+    batch: str
+    version: int
+    reason: str  # incorrect-data | did-not-occur
+    facts: dict[str, Any] = field(default_factory=dict)
+    note: str = ""

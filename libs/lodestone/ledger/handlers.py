@@ -405,6 +405,45 @@ def _(cmd: c.Release, uow: UnitOfWork, principal: Principal, now: datetime) -> d
     return answer("BatchReleased", b)
 
 
+@handle.register
+def _(cmd: c.CorrectEvent, uow: UnitOfWork, principal: Principal, now: datetime) -> dict[str, Any]:
+    b = batch(uow, cmd.batch, principal.actor, "batch")
+    history = uow.history(b)
+    target = history[cmd.version - 1] if 1 <= cmd.version <= len(history) else None
+    reporter_actor = _reporting_actor(uow, target)
+    quota = None
+    if isinstance(target, Batch.OreExtracted):
+        quota = uow.get(Licence, target.quota_id, "version", "the quota the extraction drew")
+    chain.correct(
+        principal,
+        b,
+        history,
+        cmd.version,
+        cmd.reason,
+        cmd.facts,
+        cmd.note,
+        now,
+        reporter_actor,
+        quota,
+    )
+    return answer("Corrected", b, corrects_version=cmd.version)
+
+
+def _reporting_actor(uow: UnitOfWork, event: Any) -> UUID | None:
+    """The company an event was reported for: named in a creation, else the company of
+    the credential that reported it."""
+    if event is None:
+        return None
+    if isinstance(event, Batch.Created):
+        return event.actor_id
+    try:
+        credential_id = UUID(event.reported_by)
+    except ValueError:
+        return None  # a built-in admin principal
+    credential = uow.find(Credential, credential_id)
+    return credential.actor_id if credential is not None else None
+
+
 def _at(cmd: c.Step, now: datetime, uow: UnitOfWork, principal: Principal) -> datetime:
     if cmd.actor is not None:
         # Holds are reported by the custodian (for itself) or an authority; naming

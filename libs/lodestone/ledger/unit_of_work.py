@@ -46,6 +46,12 @@ class UnitOfWork:
         ):
             raise Conflict(field, "unique", f"{what} already exists")
 
+    def history(self, aggregate: Aggregate) -> list[Any]:
+        """Every event of an aggregate: stored ones, then any this unit of work added."""
+        stored = list(self._repository.event_store.get(aggregate.id))
+        pending = [e for e in aggregate.pending_events if e.originator_version > len(stored)]
+        return [*stored, *pending]
+
     def add(self, *aggregates: Any) -> None:
         for aggregate in aggregates:
             self._aggregates[aggregate.id] = aggregate

@@ -24,6 +24,11 @@ from lodestone.domain.batches import Batch
 from lodestone.domain.licences import Licence
 from lodestone.domain.values import EXACT, RARE_EARTHS, ZERO
 
+#: Batch fields a correction may change that the view keeps.
+CORRECTED_COLUMNS = frozenset(
+    {"initial_kg", "remaining_kg", "composition", "facility_id", "status", "created_at"}
+)
+
 VERSION = 1  # bump when the rows change meaning: a rebuild from position 0 follows
 
 
@@ -45,6 +50,7 @@ class BatchRow:
     origin_licence_id: UUID | None = None
     origin_country: str | None = None
     created_at: datetime | None = None
+    corrections: int | None = None  # how many corrections its history has had
 
 
 @dataclass(frozen=True)
@@ -230,6 +236,16 @@ class GenealogyProjection:
             writer.upsert_batch(
                 BatchRow(
                     event.originator_id, event.originator_version, status=event.restored_status
+                )
+            )
+        elif isinstance(event, Batch.Corrected):
+            fields = {k: v for k, v in event.resulting.items() if k in CORRECTED_COLUMNS}
+            writer.upsert_batch(
+                BatchRow(
+                    event.originator_id,
+                    event.originator_version,
+                    corrections=event.number,
+                    **fields,
                 )
             )
         elif isinstance(event, Actor.Registered):

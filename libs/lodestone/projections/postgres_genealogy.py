@@ -36,8 +36,9 @@ CREATE TABLE IF NOT EXISTS batches (
     initial_kg NUMERIC, remaining_kg NUMERIC, composition JSONB, facility_id UUID,
     custodian_id UUID, reporter_id UUID, status TEXT, origin_kind TEXT,
     origin_facility_id UUID, origin_licence_id UUID, origin_country TEXT,
-    created_at TIMESTAMPTZ
+    created_at TIMESTAMPTZ, corrections BIGINT
 );
+ALTER TABLE batches ADD COLUMN IF NOT EXISTS corrections BIGINT;
 CREATE TABLE IF NOT EXISTS edges (
     parent_id UUID NOT NULL, child_id UUID NOT NULL, kg NUMERIC NOT NULL,
     operation TEXT NOT NULL, operation_id UUID NOT NULL, PRIMARY KEY (parent_id, child_id)
@@ -69,6 +70,7 @@ BATCH_COLUMNS = [
     "origin_licence_id",
     "origin_country",
     "created_at",
+    "corrections",
 ]
 # A value the event does not give is NULL in `excluded` and leaves the stored one alone
 # (COALESCE), exactly as the SQLite view leaves such columns out of its UPDATE; one
@@ -360,4 +362,5 @@ def _batch(r: DictRow) -> BatchRow:
         origin_licence_id=r["origin_licence_id"],
         origin_country=r["origin_country"],
         created_at=r["created_at"],
+        corrections=r["corrections"],
     )

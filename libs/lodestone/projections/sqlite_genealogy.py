@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS batches (
     id TEXT PRIMARY KEY, version INTEGER NOT NULL, reference TEXT, material TEXT,
     initial_kg TEXT, remaining_kg TEXT, composition TEXT, facility_id TEXT,
     custodian_id TEXT, reporter_id TEXT, status TEXT, origin_kind TEXT,
-    origin_facility_id TEXT, origin_licence_id TEXT, origin_country TEXT, created_at TEXT
+    origin_facility_id TEXT, origin_licence_id TEXT, origin_country TEXT, created_at TEXT,
+    corrections INTEGER
 );
 CREATE TABLE IF NOT EXISTS edges (
     parent_id TEXT NOT NULL, child_id TEXT NOT NULL, kg TEXT NOT NULL,
@@ -60,6 +61,7 @@ BATCH_COLUMNS = [
     "origin_licence_id",
     "origin_country",
     "created_at",
+    "corrections",
 ]
 
 
@@ -74,6 +76,9 @@ class SQLiteGenealogyView(GenealogyView):
         )  # WAL + NORMAL: durable at checkpoint; rows are rebuildable
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(batches)")}
+        if "corrections" not in columns:  # a view made before corrections existed
+            self._db.execute("ALTER TABLE batches ADD COLUMN corrections INTEGER")
 
     @contextmanager
     def transaction(self, positions: Mapping[str, int]) -> Iterator[Writer]:
@@ -290,6 +295,7 @@ def _batch(r: sqlite3.Row) -> BatchRow:
         origin_licence_id=_uuid(r["origin_licence_id"]),
         origin_country=r["origin_country"],
         created_at=datetime.fromisoformat(r["created_at"]) if r["created_at"] else None,
+        corrections=r["corrections"],
     )
 
 

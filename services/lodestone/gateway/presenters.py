@@ -98,6 +98,13 @@ def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str,
             "consignee": consignee.code if sees else REDACTED,
             "kg": batch.export["kg"],
         }
+    corrections = getattr(batch, "corrections", [])
+    state["corrected"] = bool(corrections)
+    if corrections:
+        # What was corrected and why; who corrected is for the parties and authorities.
+        state["corrections"] = [
+            {k: v for k, v in c.items() if sees or k not in ("reported_by",)} for c in corrections
+        ]
     if batch.quarantine:
         state["quarantine"] = {
             "reason": batch.quarantine["reason"],
@@ -152,6 +159,8 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
             else {"country": facility.country if facility else None, **REDACTED},
             "custodian": party.get(row.custodian_id) if sees and row.custodian_id else REDACTED,
         }
+        if row.corrections:
+            node["corrections"] = row.corrections  # its history was corrected: see /history
         if row.origin_kind:
             node["origin"] = {
                 "kind": row.origin_kind,

@@ -103,12 +103,18 @@ def history(
     view = runtime.fresh_view() if lineage != "none" else None
     reporters: dict[str, dict[str, Any]] = {}
     found = hist.history(runtime.ledger, runtime.rows, batch_id, lineage, view)
-    return {
-        "batch": f"{actor}/{lot}",
-        "id": str(batch_id),
-        "lineage": lineage,
-        "events": [_entry(runtime, e, reporters) for e in found],
-    }
+    events = [_entry(runtime, e, reporters) for e in found]
+    # Both facts stay: the corrected event as recorded, marked, and the correction.
+    corrected: dict[tuple[str, int], list[int]] = {}
+    for e in found:
+        if e.type == "Batch.Corrected":
+            key = (str(e.aggregate_id), e.facts["corrects_version"])
+            corrected.setdefault(key, []).append(e.version)
+    for body in events:
+        by = corrected.get((body["aggregate_id"], body["version"]))
+        if by:
+            body["corrected_by_versions"] = by
+    return {"batch": f"{actor}/{lot}", "id": str(batch_id), "lineage": lineage, "events": events}
 
 
 @router.get(

@@ -76,6 +76,36 @@ for _path, _model in s.EVENT_PATHS.items():
     )
 
 
+@router.post(
+    "/corrections",
+    status_code=201,
+    summary="Correct an earlier event of a batch",
+    responses={
+        201: {"description": "Recorded as a new event; the corrected one stays in the history"}
+    },
+)
+def submit_correction(
+    body: s.Correction,
+    request: Request,
+    principal: Holder,
+    runtime: RuntimeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Only the actor that reported the event, a regulator or an admin may correct it,
+    and a correction that would break an invariant (mass available, custody and place,
+    chronology, quota) at any point of the corrected history is refused. Every view then
+    shows the corrected facts and marks that a correction happened; the history shows
+    both events."""
+    return submit(
+        runtime,
+        principal,
+        [body.to_command()],
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+    )
+
+
 @router.post("/bulk", status_code=201, summary="Report many events at once")
 def submit_bulk(
     body: s.BulkIn,

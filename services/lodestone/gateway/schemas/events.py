@@ -8,7 +8,7 @@ command; the domain then checks every invariant.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -264,6 +264,31 @@ AnyEvent = Annotated[
     | BatchReleased,
     Field(discriminator="type"),
 ]
+
+
+class Correction(Strict):
+    """A correction of one earlier event of a batch. History is never edited: this is
+    recorded as a new event naming the event it corrects."""
+
+    batch: BatchRef
+    version: int = Field(ge=1, description="The version of the batch's event being corrected")
+    reason: Literal["incorrect-data", "did-not-occur"]
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The corrected facts (incorrect-data): for ore extracted or scrap "
+        "collected mass_kg, composition, occurred_at; for holds reason, occurred_at; for "
+        "sales, moves, exports and receipts occurred_at. Empty for did-not-occur.",
+    )
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+    def to_command(self) -> c.Command:
+        return c.CorrectEvent(
+            batch=self.batch,
+            version=self.version,
+            reason=self.reason,
+            facts=self.facts,
+            note=self.note,
+        )
 
 
 class BulkIn(Strict):
