@@ -49,8 +49,24 @@ def event_type(topic: str) -> str:
     return "lodestone." + topic.rpartition(":")[2]
 
 
-def encode(notification: Notification, mapper: Mapper[Any]) -> Record:
+_TIMESTAMP = b'"timestamp":{"_data_":"'
+
+
+def _recorded_at(notification: Notification, mapper: Mapper[Any]) -> str:
+    """The event's record time (ce_time), read from the canonical stored state without
+    building the domain event; through the mapper for any other spelling."""
+    state = notification.state
+    start = state.rfind(_TIMESTAMP)  # top-level members sort last-but-few: search back
+    if start >= 0:
+        start += len(_TIMESTAMP)
+        end = state.find(b'"', start)
+        if end > start:
+            return state[start:end].decode("ascii")
     event: Any = mapper.to_domain_event(notification)
+    return str(event.timestamp.isoformat())
+
+
+def encode(notification: Notification, mapper: Mapper[Any]) -> Record:
     state = notification.state.decode("utf-8")
     value = (
         f'{{"position":{notification.id},"aggregate_id":"{notification.originator_id}",'
@@ -62,7 +78,7 @@ def encode(notification: Notification, mapper: Mapper[Any]) -> Record:
         ("ce_id", event_id(notification.originator_id, notification.originator_version).encode()),
         ("ce_type", event_type(notification.topic).encode()),
         ("ce_source", SOURCE.encode()),
-        ("ce_time", event.timestamp.isoformat().encode()),
+        ("ce_time", _recorded_at(notification, mapper).encode()),
         ("ce_subject", str(notification.originator_id).encode()),
         ("content-type", b"application/json"),
         ("position", str(notification.id).encode()),
