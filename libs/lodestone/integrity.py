@@ -63,7 +63,12 @@ def canonical(value: Any) -> bytes:
         return "".join(parts).encode("utf-8")
     # The C encoder wrote exactly RFC 8785 unless a number is a float or too large:
     # parse the numbers back (strings cannot hide one) and refuse those.
-    json.loads(text, parse_float=_refuse_float, parse_int=_safe_int)
+    if json.loads(text, parse_float=_refuse_float, parse_int=_safe_int) != value:
+        # The encoder writes a member name 1, True, None or 1.5 as a string, so the value
+        # reads back different: the writer refuses those (and writes tuples as arrays).
+        parts = []
+        _write(value, parts)
+        return "".join(parts).encode("utf-8")
     return text.encode("utf-8")
 
 
@@ -222,7 +227,14 @@ def check_stored(
         event, recorded_hash, recorded_prev = split_state(parsed)
         if recorded_hash is None:
             return None, None, False
-        same = event_hash(aggregate_id, version, topic, event, recorded_prev) == recorded_hash
+        same = (
+            event_hash(aggregate_id, version, topic, event, recorded_prev) == recorded_hash
+            # The ledger stores canonical bytes with a link of exactly these members: a row
+            # re-encoded, or a link member renamed (a "prev" of null reads as missing),
+            # was edited even if its meaning was kept.
+            and set(parsed[CHAIN_KEY]) == {"hash", "prev"}
+            and canonical(parsed) == state
+        )
         return recorded_hash, recorded_prev, same
     except (ValueError, TypeError, AttributeError):
         return None, None, False
