@@ -147,9 +147,9 @@ def as_of(
         if v is not None
     ]
     if len(given) != 1:
-        raise InvalidInput(
-            "known_at", "one-of", "give exactly one of known_at, happened_at, version"
-        )
+        # Name a parameter to leave out or, when none was given, the first one to give.
+        field = given[-1] if given else "known_at"
+        raise InvalidInput(field, "one-of", "give exactly one of known_at, happened_at, version")
     for name, moment in (("known_at", known_at), ("happened_at", happened_at)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(name, "timezone", "give a time zone (e.g. Z or +08:00)")
