@@ -387,15 +387,22 @@ def floor6(x: Decimal) -> Decimal:
 CACHE = ROOT / "bench" / ".data"
 
 
-def spawn(argv: Sequence[str], *, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """A child process (stdout and stderr to ``log_path``) that dies with us (SIGKILL
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    stderr_to_parent: bool = False,
+) -> subprocess.Popen[bytes]:
+    """A child process (stdout and stderr to ``log_path``; with ``stderr_to_parent`` its
+    stderr is ours, e.g. for a progress bar on the terminal) that dies with us (SIGKILL
     when this process dies, whatever the cause) and is stopped at exit if still running.
     Stop it with ``stop_child``."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             list(argv),
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=None if stderr_to_parent else subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=str(ROOT),
@@ -483,7 +490,8 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 #: Bump when demo_store() records something else for the same parameters.
-DEMO_STORE_VERSION = 1
+#: 2: every stored event carries its chained hash (tamper evidence, lodestone.integrity).
+DEMO_STORE_VERSION = 2
 #: The demo stores about 2.25 events per command; asking for target/2.2 commands gives a
 #: store with a little more than the target (the benchmarks cap where they need exact).
 DEMO_EVENTS_PER_COMMAND = 2.2
