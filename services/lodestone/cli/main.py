@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.tree import Tree
 
-from lodestone.cli import audit
+from lodestone.cli import audit, report
 from lodestone.cli.kafka import kafka_app
 from lodestone.infra.settings import Settings
 
@@ -24,6 +24,7 @@ app.add_typer(kafka_app, name="kafka")
 for _command in (audit.verify, audit.checkpoint, audit.replay, audit.check, audit.bundle):
     app.command()(_command)
 app.command("verify-bundle")(audit.verify_bundle)
+app.command()(report.report)
 console = Console(soft_wrap=True)  # commands printed for copying must not wrap
 
 DataDir = Annotated[

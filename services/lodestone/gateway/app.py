@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from lodestone.gateway import problems
-from lodestone.gateway.routes import audit, batches, events, health, registry
+from lodestone.gateway.routes import audit, batches, events, health, registry, reports
 from lodestone.gateway.runtime import Runtime
 from lodestone.infra.settings import Settings
 
@@ -47,4 +47,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(events.router)
     app.include_router(batches.router)
     app.include_router(audit.router)
+    app.include_router(reports.router)
     return app

@@ -1,0 +1,65 @@
+"""Audit reports of a batch: JSON for machines, HTML and PDF for people. They show
+client names, contracts and prices, so only auditors, regulators and admins get them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import HTMLResponse
+
+from lodestone.audit import report as reports
+from lodestone.domain.access import Role
+from lodestone.gateway.deps import RuntimeDep, roles
+
+AUDITORS = (Role.AUDITOR, Role.REGULATOR, Role.ADMIN)
+router = APIRouter(prefix="/v1/batches", tags=["reports"], dependencies=[Depends(roles(*AUDITORS))])
+
+
+def _report(runtime: RuntimeDep, actor: str, lot: str) -> dict[str, Any]:
+    batch_id = runtime.ledger.batch(f"{actor}/{lot}").id
+    return reports.build(
+        runtime.ledger,
+        runtime.rows,
+        runtime.fresh_view(),
+        runtime.checkpoints,
+        runtime.checkpointer,
+        batch_id,
+    )
+
+
+@router.get("/{actor}/{lot}/report", summary="Audit report of a batch (JSON)")
+def report_json(actor: str, lot: str, runtime: RuntimeDep) -> dict[str, Any]:
+    """State; custody timeline with event and record times and reporters; genealogy up
+    to the mines and down to the end clients with masses; provenance shares per
+    element; quotas and licences drawn; corrections; anomalies; and the verification
+    of the batch's audit bundle with the checkpoint it relies on. Decimals are strings."""
+    return _report(runtime, actor, lot)
+
+
+@router.get(
+    "/{actor}/{lot}/report.html",
+    summary="Audit report of a batch (HTML, the genealogy drawn inline)",
+    response_class=HTMLResponse,
+)
+def report_html(actor: str, lot: str, runtime: RuntimeDep) -> HTMLResponse:
+    """The JSON report as one self-contained page: styles and the genealogy graph
+    (SVG drawn by Graphviz) are inline."""
+    return HTMLResponse(reports.html(_report(runtime, actor, lot)))
+
+
+@router.get(
+    "/{actor}/{lot}/report.pdf",
+    summary="Audit report of a batch (PDF, A4 landscape)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def report_pdf(actor: str, lot: str, runtime: RuntimeDep) -> Response:
+    """The HTML report laid out for print by WeasyPrint."""
+    document = reports.pdf(_report(runtime, actor, lot))
+    name = f"lodestone-report-{actor}-{lot}.pdf"
+    return Response(
+        document,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
