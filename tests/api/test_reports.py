@@ -26,7 +26,6 @@ from typer.testing import CliRunner
 
 from lodestone.audit import report as reports
 from lodestone.cli.main import app as cli
-from lodestone.domain.batches import Batch
 from lodestone.gateway import create_app
 from lodestone.infra.settings import Settings
 from tests.api.conftest import (
@@ -54,18 +53,6 @@ SECTIONS = (
     "verification",
 )
 A4_LANDSCAPE_PT = (841.89, 595.28)
-
-
-class MassCorrected(Batch.Step):
-    """A stand-in for the correction events being added to the domain: the report must
-    show any event whose type ends in ``Corrected`` with what it names and why."""
-
-    corrects_version: int
-    reason: str
-    mass_kg: Decimal
-
-    def change(self, batch: Batch) -> None:
-        return None
 
 
 def record_chain(world: World) -> World:
@@ -271,27 +258,46 @@ def test_corrections_are_empty_when_none_was_recorded(world: World) -> None:
     assert report_of(world)["corrections"] == []
 
 
-def test_corrections_show_what_a_correction_names_and_why(world: World) -> None:
-    ledger = world.client.app.state.runtime.ledger  # type: ignore[attr-defined]
-    batch = ledger.batch("MINECO/NDPR-A")
-    batch.trigger_event(
-        MassCorrected,
-        corrects_version=1,
-        reason="scale recalibrated",
-        mass_kg=Decimal("199.5"),
-        reported_by="auditor-test",
-        occurred_at=datetime.now(UTC),
-    )
-    ledger.save(batch)
+def record_correction(world: World) -> None:
+    """The regulator corrects the reason it gave for holding NDPR-OX (version 2)."""
+    body = {
+        "batch": "MINECO/NDPR-OX",
+        "version": 2,
+        "reason": "incorrect-data",
+        "facts": {"reason": "assay disputed by lab B"},
+        "note": "named the wrong laboratory",
+    }
+    response = world.post("/v1/events/corrections", body, "regulator")
+    assert response.status_code == 201, response.text
+
+
+def test_corrections_show_what_a_correction_corrects_why_and_the_new_facts(
+    world: World,
+) -> None:
+    record_correction(world)
 
     [correction] = report_of(world)["corrections"]
 
-    assert correction["aggregate"] == "MINECO/NDPR-A"
-    assert correction["type"].endswith("MassCorrected")
-    assert correction["reason"] == "scale recalibrated"
-    assert correction["corrects"] == {"corrects_version": 1}
-    assert correction["corrected_event"]["type"] == "Batch.SplitOff"
-    assert correction["facts"]["mass_kg"] == "199.5"
+    assert (correction["aggregate"], correction["type"]) == ("MINECO/NDPR-OX", "Batch.Corrected")
+    assert correction["corrects"]["corrects_version"] == 2
+    assert correction["corrected_event"]["type"] == "Batch.BatchQuarantined"
+    assert (correction["reason"], correction["note"]) == (
+        "incorrect-data",
+        "named the wrong laboratory",
+    )
+    assert correction["corrected_facts"] == {"reason": "assay disputed by lab B"}
+    assert correction["reported_by"]["role"] == "regulator"
+
+
+def test_timeline_keeps_the_corrected_event_and_marks_it(world: World) -> None:
+    record_correction(world)
+
+    timeline = report_of(world)["timeline"]
+
+    held = next(e for e in timeline if e["type"] == "Batch.BatchQuarantined")
+    assert held["facts"]["reason"] == "assay disputed"
+    assert held["corrected_by"] == [timeline[-1]["version"]]
+    assert timeline[-1]["type"] == "Batch.Corrected"
 
 
 def test_anomalies_flag_a_step_reported_long_after_it_happened(world: World) -> None:

@@ -163,7 +163,7 @@ def build(
         "batch": batch.reference,
         "id": str(batch_id),
         "state": _state(context),
-        "timeline": [_timeline_entry(context, e) for e in events if e.aggregate_id == batch_id],
+        "timeline": _timeline(context),
         "genealogy": _genealogy(context),
         "provenance": _provenance(context, shares),
         "licences": _licences(context, licence_ids),
@@ -242,6 +242,7 @@ def _state(context: _Context) -> dict[str, Any]:
         "holders": [context.party(h) for h in batch.holders],
         "created_at": batch.created_at,
         "version": batch.version,
+        "corrections": len(getattr(batch, "corrections", None) or []),
         "parents": [{"batch": context.ref(p["batch_id"]), "kg": p["kg"]} for p in batch.parents],
         "origin": None,
         "export": None,
@@ -279,6 +280,17 @@ def _lag_days(entry: Entry) -> Decimal | None:
         return None
     seconds = Decimal(int((entry.recorded_at - entry.occurred_at).total_seconds()))
     return (seconds / Decimal(86_400)).quantize(Decimal("0.1"))
+
+
+def _timeline(context: _Context) -> list[dict[str, Any]]:
+    """The batch's own events; an event a later one corrects says by which versions."""
+    own = [e for e in context.events if e.aggregate_id == context.batch.id]
+    corrected_by = _corrected_by(own)
+    return [
+        _timeline_entry(context, e)
+        | {"corrected_by": corrected_by.get((e.aggregate_id, e.version))}
+        for e in own
+    ]
 
 
 def _timeline_entry(context: _Context, entry: Entry) -> dict[str, Any]:
@@ -366,8 +378,15 @@ def _summary(context: _Context, entry: Entry) -> str:
     if kind == "BatchReleased":
         return f"Released to {f['restored_status']}: {f['reason']}"
     if kind.endswith("Corrected"):
-        reason = f.get("reason")
-        return f"Correction{': ' + str(reason) if reason else ''}"
+        what = f"version {f['corrects_version']}" if "corrects_version" in f else "an event"
+        if f.get("corrects_type"):
+            what += f" ({f['corrects_type']})"
+        text = f"Corrects {what}: {f.get('reason') or 'no reason given'}"
+        if f.get("note"):
+            text += f", {f['note']}"
+        if isinstance(f.get("facts"), dict) and f["facts"]:
+            text += "; now " + ", ".join(f"{k} {plain(v)}" for k, v in f["facts"].items())
+        return text
     return kind
 
 
@@ -586,18 +605,19 @@ def _licences(context: _Context, licence_ids: Sequence[UUID]) -> list[dict[str, 
 
 
 def _corrections(context: _Context) -> list[dict[str, Any]]:
-    """Every correction in the genealogy, with the event it names if that can be told
-    from its facts (a ``corrects...``/``corrected...`` member holding a position, an
-    aggregate version or an event id), its reason and all its facts."""
+    """Every correction on the batches and licences of the genealogy (events whose type
+    ends in ``Corrected``, such as ``Batch.Corrected``): the event it corrects (named by
+    its ``corrects_version``, or a ``corrects...`` position), why, the corrected facts
+    and all its own facts. Both stay in the history: the corrected event as recorded."""
     everything = [*context.events, *context.licence_events]
-    by_position = {e.position: e for e in everything}
     found = []
     for entry in everything:
-        if not entry.type.endswith("Corrected"):
+        if not _is_correction(entry):
             continue
         facts = {k: v for k, v in entry.facts.items() if k not in EXCLUDED_FACTS}
         pointers = {k: v for k, v in facts.items() if k.startswith("correct")}
-        target = _corrected_event(entry, pointers, by_position, everything)
+        target = _corrected_event(entry, pointers, everything)
+        corrected_facts = facts.get("facts")
         found.append(
             {
                 "position": entry.position,
@@ -608,48 +628,52 @@ def _corrections(context: _Context) -> list[dict[str, Any]]:
                 "recorded_at": entry.recorded_at,
                 "reported_by": context.reporter(entry.reported_by),
                 "corrects": pointers or None,
-                "corrected_event": target,
+                "corrected_event": None
+                if target is None
+                else {
+                    "position": target.position,
+                    "version": target.version,
+                    "type": target.type,
+                    "occurred_at": target.occurred_at,
+                    "recorded_at": target.recorded_at,
+                },
                 "reason": facts.get("reason"),
+                "note": facts.get("note"),
+                "corrected_facts": corrected_facts if isinstance(corrected_facts, dict) else None,
                 "facts": facts,
             }
         )
     return found
 
 
+def _is_correction(entry: Entry) -> bool:
+    return entry.type.endswith("Corrected")
+
+
 def _corrected_event(
-    correction: Entry,
-    pointers: Mapping[str, Any],
-    by_position: Mapping[int, Entry],
-    everything: Sequence[Entry],
-) -> dict[str, Any] | None:
-    target: Entry | None = None
+    correction: Entry, pointers: Mapping[str, Any], everything: Sequence[Entry]
+) -> Entry | None:
     for key, value in pointers.items():
-        if isinstance(value, bool) or not isinstance(value, int | str | UUID):
+        if isinstance(value, bool) or not isinstance(value, int):
             continue
-        if isinstance(value, int) and "position" in key:
-            target = by_position.get(value)
-        elif isinstance(value, int) and "version" in key:
-            target = next(
-                (
-                    e
-                    for e in everything
-                    if e.aggregate_id == correction.aggregate_id and e.version == value
-                ),
-                None,
-            )
-        elif isinstance(value, int):
-            target = by_position.get(value)
-        if target is not None:
-            break
-    if target is None:
-        return None
-    return {
-        "position": target.position,
-        "version": target.version,
-        "type": target.type,
-        "occurred_at": target.occurred_at,
-        "recorded_at": target.recorded_at,
-    }
+        for entry in everything:
+            if (
+                "version" in key
+                and entry.aggregate_id == correction.aggregate_id
+                and entry.version == value
+            ) or ("position" in key and entry.position == value):
+                return entry
+    return None
+
+
+def _corrected_by(events: Sequence[Entry]) -> dict[tuple[UUID, int], list[int]]:
+    """(aggregate, version) -> the versions of the corrections that name it."""
+    found: dict[tuple[UUID, int], list[int]] = {}
+    for entry in events:
+        version = entry.facts.get("corrects_version")
+        if _is_correction(entry) and isinstance(version, int):
+            found.setdefault((entry.aggregate_id, version), []).append(entry.version)
+    return found
 
 
 # --- anomalies --------------------------------------------------------------------------
@@ -705,6 +729,15 @@ def _anomalies(
     for entry in context.events:
         if entry.type == "Batch.BatchQuarantined":
             add(*_quarantine(context, entry))
+        elif _is_correction(entry):
+            # A step that never happened is what laundering looks like afterwards.
+            gone = entry.facts.get("reason") == "did-not-occur"
+            add(
+                "correction",
+                "warning" if gone else "info",
+                entry,
+                f"{context.ref(entry.aggregate_id)}: {_summary(context, entry)}",
+            )
     for entry in context.steps.values():
         for untraced in entry.facts.get("untraced_inputs", []):
             rare = sorted(
