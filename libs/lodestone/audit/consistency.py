@@ -4,7 +4,7 @@ The event store is the authority. This folds every event, in store order, into f
 aggregates (never through a snapshot or the cache) and compares:
 
 - the genealogy view's row of every batch (version, reference, material, masses,
-  composition, place, custodian, status, origin, creation time);
+  composition, place, custodian, status, origin, creation time, corrections count);
 - every aggregate's newest snapshot with the same aggregate folded up to the snapshot's
   version (a snapshot is a read model too: the repository starts from it).
 
@@ -87,6 +87,8 @@ def expected_row(batch: Batch) -> dict[str, Any]:
         "origin_licence_id": origin.get("licence_id"),
         "origin_country": origin.get("country"),
         "created_at": batch.created_at,
+        # The view keeps how many corrections a batch's history has had (none: NULL).
+        "corrections": len(getattr(batch, "corrections", None) or []) or None,
     }
 
 

@@ -701,6 +701,13 @@ def quarantine(principal: Principal, batch: Batch, reason: str, at: datetime) ->
         raise Conflict(
             "batch", "batch-consumed", f"batch {batch.lot_code} has been wholly consumed"
         )
+    if batch.status is Status.VOID:
+        # Holding a batch that never existed would make it look real again.
+        raise Conflict(
+            "batch",
+            "batch-void",
+            f"batch {batch.lot_code} was corrected as never having existed",
+        )
     if not reason.strip():
         raise InvalidInput("reason", "required", "say why the batch is held")
     batch.check_chronology(at, "occurred_at")
@@ -726,10 +733,14 @@ def release(principal: Principal, batch: Batch, reason: str, at: datetime) -> Ba
     if not reason.strip():
         raise InvalidInput("reason", "required", "say why the batch is released")
     batch.check_chronology(at, "occurred_at")
+    restored = batch.quarantine["previous_status"]
+    if restored == Status.ACTIVE.value and batch.remaining_kg == ZERO:
+        # A correction of its mass while held left nothing: it is consumed, not active.
+        restored = Status.CONSUMED.value
     batch.trigger_event(
         Batch.BatchReleased,
         reason=reason.strip(),
-        restored_status=batch.quarantine["previous_status"],
+        restored_status=restored,
         reported_by=principal.id,
         occurred_at=at,
     )
@@ -853,7 +864,7 @@ def correct(
             and not all(isinstance(e, _HOLDS) for e in later)
             and not (
                 isinstance(target, _ORIGINS)
-                and all(isinstance(e, Batch.BatchMoved | _HOLDS) for e in later)
+                and all(isinstance(e, (Batch.BatchMoved, *_HOLDS)) for e in later)
             )
         ):
             raise RuleBroken(

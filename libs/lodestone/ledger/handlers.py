@@ -410,7 +410,7 @@ def _(cmd: c.CorrectEvent, uow: UnitOfWork, principal: Principal, now: datetime)
     b = batch(uow, cmd.batch, principal.actor, "batch")
     history = uow.history(b)
     target = history[cmd.version - 1] if 1 <= cmd.version <= len(history) else None
-    reporter_actor = _reporting_actor(uow, target)
+    reporter_actor = _reporting_actor(uow, history, cmd.version)
     quota = None
     if isinstance(target, Batch.OreExtracted):
         quota = uow.get(Licence, target.quota_id, "version", "the quota the extraction drew")
@@ -429,13 +429,24 @@ def _(cmd: c.CorrectEvent, uow: UnitOfWork, principal: Principal, now: datetime)
     return answer("Corrected", b, corrects_version=cmd.version)
 
 
-def _reporting_actor(uow: UnitOfWork, event: Any) -> UUID | None:
-    """The company an event was reported for: named in a creation, else the company of
-    the credential that reported it."""
-    if event is None:
+def _reporting_actor(uow: UnitOfWork, history: list[Any], version: int) -> UUID | None:
+    """The company event ``version`` was reported for: named in a creation; the seller,
+    exporter or receiver a sale, export or receipt names; the custodian that made a
+    move; else (a hold) the company of the credential that reported it. A step an admin
+    reported for a company is that company's to correct, as if it had reported it."""
+    if not 1 <= version <= len(history):
         return None
+    event = history[version - 1]
     if isinstance(event, Batch.Created):
         return event.actor_id
+    for party in ("seller_id", "exporter_id", "receiver_id"):
+        if isinstance(found := getattr(event, party, None), UUID):
+            return found
+    if isinstance(event, Batch.BatchMoved):
+        before: Any = None
+        for earlier in history[: version - 1]:
+            before = earlier.mutate(before)
+        return before.custodian_id if before is not None else None
     try:
         credential_id = UUID(event.reported_by)
     except ValueError:

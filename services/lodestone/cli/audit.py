@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from lodestone.infra.settings import Settings
 
@@ -22,6 +22,12 @@ DataDir = Annotated[
 
 def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+
+
+def _table(*headers: str) -> Table:
+    """Long cells (aggregate ids, values) wrap instead of being cut to an ellipsis: the
+    report is read in narrow terminals and saved logs, where a cut id names nothing."""
+    return Table(*(Column(h, overflow="fold") for h in headers))
 
 
 def _bar(label: str) -> Progress:
@@ -97,7 +103,7 @@ def verify(
             console.print(
                 f"[red]BROKEN: {len(report.problems)} problem(s). First: {first.kind} — {first.detail}[/]"
             )
-            table = Table("kind", "position", "aggregate", "version", "checkpoint", "detail")
+            table = _table("kind", "position", "aggregate", "version", "checkpoint", "detail")
             for p in report.problems[:20]:
                 table.add_row(
                     p.kind,
@@ -269,7 +275,7 @@ def check(data_dir: DataDir = None) -> None:
     if report.ok:
         console.print("[green]OK: every read model agrees with the event store.[/]")
         return
-    table = Table("read model", "aggregate", "field", "from the events", "in the read model")
+    table = _table("read model", "aggregate", "field", "from the events", "in the read model")
     for d in report.differences:
         table.add_row(d.read_model, d.aggregate_id, d.field, d.from_events, d.in_read_model)
     console.print(table)
