@@ -402,11 +402,44 @@ def test_drawn_genealogy_groups_batches_beyond_the_cap() -> None:
         {"from": n["id"], "to": "root", "kg": "100", "operation": "beneficiation"} for n in nodes
     ]
 
-    graph = reports.draw_genealogy({"nodes": [*nodes, root], "edges": edges}, "root")
+    graph = reports.draw_genealogy({"nodes": [*nodes, root], "edges": edges})
 
     assert graph.svg is not None
     assert graph.note is not None and "121 batches: drawn as 3 boxes" in graph.note
     assert "60 ore batches" in graph.svg and "6,000 kg" in graph.svg
+
+
+def test_drawn_genealogy_draws_the_smallest_clients_as_one_beyond_the_cap() -> None:
+    clients = reports.MAX_DRAWN_CLIENTS + 5
+    root = {
+        "id": "root",
+        "batch": "MAGCO/MAG-1",
+        "side": "root",
+        "material": "magnet",
+        "status": "consumed",
+        "initial_kg": "1000",
+        "remaining_kg": "0",
+        "holder": {"code": "MAGCO", "name": "Magnets", "country": "CN"},
+        "origin": None,
+        "end": False,
+        "trades": [
+            {
+                "kind": "sale",
+                "kg": str(100 + n),
+                "to": {"code": f"CLIENT-{n:02d}", "name": "Client", "country": "DE"},
+                "destination_country": None,
+            }
+            for n in range(clients)
+        ],
+    }
+
+    graph = reports.draw_genealogy({"nodes": [root], "edges": []})
+
+    assert graph.svg is not None
+    drawn = html.unescape(graph.svg)
+    # The five smallest buyers (100 to 104 kg) share one ellipse.
+    assert "5 more clients" in drawn and "510 kg" in drawn
+    assert "CLIENT-05" in drawn and "CLIENT-04" not in drawn
 
 
 # --- PDF --------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ FORMAT = "lodestone.audit-report.v1"
 LATE_AFTER = timedelta(days=30)
 #: Beyond this many nodes the drawn graph groups batches; the JSON keeps every one.
 MAX_DRAWN_NODES = 60
+MAX_DRAWN_CLIENTS = 20
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 EXCLUDED_FACTS = {"reported_by", "occurred_at", "originator_topic"}
 
@@ -871,6 +872,7 @@ def _environment() -> Any:
     env.filters["kg"] = format_kg
     env.filters["share"] = format_share
     env.filters["time"] = format_time
+    env.filters["n"] = "{:,}".format
     return env
 
 
@@ -878,7 +880,7 @@ def html(report: Mapping[str, Any], *, for_print: bool = False) -> str:
     """The report as one self-contained HTML page (styles and the graph inline)."""
     from markupsafe import Markup
 
-    graph = draw_genealogy(report["genealogy"], report["id"])
+    graph = draw_genealogy(report["genealogy"])
     template = _environment().get_template("report.html.j2")
     return str(
         template.render(
@@ -910,6 +912,7 @@ MATERIAL_FILL = {
     "scrap": "#dedede",
 }
 FONT = "DejaVu Sans"
+CLIENT_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#fff7d6", "color": "#b08900"}
 
 
 @dataclass(frozen=True)
@@ -922,13 +925,11 @@ class Graph:
 class _Box:
     """One drawn node: a batch, or a group of batches of one side, material and holder."""
 
-    key: str
     lines: list[str]
     material: str | None
     side: str
     origin: bool
     end: bool
-    count: int = 1
 
 
 def _group_key(node: Mapping[str, Any], coarse: bool) -> str:
@@ -942,7 +943,7 @@ def _group_key(node: Mapping[str, Any], coarse: bool) -> str:
     return f"{base}|{(node['holder'] or {}).get('code')}"
 
 
-def draw_genealogy(genealogy_: Mapping[str, Any], root_id: str) -> Graph:
+def draw_genealogy(genealogy_: Mapping[str, Any]) -> Graph:
     """The genealogy as SVG, drawn by Graphviz's ``dot``: mines on the left, end clients
     on the right, the mass each step took on its edge. Beyond ``MAX_DRAWN_NODES``
     batches, batches of the same side, material and holder (or mine) are drawn as one
@@ -968,7 +969,7 @@ def draw_genealogy(genealogy_: Mapping[str, Any], root_id: str) -> Graph:
     for node in nodes:
         members.setdefault(group[node["id"]], []).append(node)
     for key, batch_nodes in members.items():
-        boxes[key] = _box(key, batch_nodes)
+        boxes[key] = _box(batch_nodes)
 
     dot = graphviz.Digraph(
         "genealogy",
@@ -1029,7 +1030,7 @@ def draw_genealogy(genealogy_: Mapping[str, Any], root_id: str) -> Graph:
     return Graph(svg[start:] if start >= 0 else svg, note)
 
 
-def _box(key: str, batch_nodes: Sequence[Mapping[str, Any]]) -> _Box:
+def _box(batch_nodes: Sequence[Mapping[str, Any]]) -> _Box:
     first = batch_nodes[0]
     holder = first["holder"] or {}
     origin = first["origin"]
@@ -1059,13 +1060,11 @@ def _box(key: str, batch_nodes: Sequence[Mapping[str, Any]]) -> _Box:
         else:
             lines.append(f"{origin['kind']}: several origins")
     return _Box(
-        key,
         lines,
         first["material"],
         first["side"],
         origin=bool(origin),
         end=any(n["end"] for n in batch_nodes),
-        count=len(batch_nodes),
     )
 
 
@@ -1088,11 +1087,13 @@ def _draw_clients(
     ids: Mapping[str, str],
 ) -> list[str]:
     """Sales and exports of the batch and everything downstream, to the actor that bought
-    or received them: the end clients at the right-hand edge of the drawing."""
+    or received them: the end clients at the right-hand edge of the drawing. Beyond
+    ``MAX_DRAWN_CLIENTS`` the clients that took least are drawn as one."""
     import graphviz
 
     flows: dict[tuple[str, str, str], list[Any]] = {}
     clients: dict[str, Mapping[str, Any]] = {}
+    taken: dict[str, Decimal] = {}
     for node in nodes:
         if node["side"] == "upstream":
             continue
@@ -1102,33 +1103,36 @@ def _draw_clients(
                 continue
             client = trade["to"]
             clients[client["code"]] = client
+            taken[client["code"]] = taken.get(client["code"], Decimal(0)) + Decimal(trade["kg"])
             how = "sold" if trade["kind"] == "sale" else "exported"
             if trade["kind"] == "export":
                 how += f" to {trade['destination_country']}" + (", received" if received else "")
             flow = flows.setdefault((group[node["id"]], client["code"], how), [Decimal(0), 0])
             flow[0] += Decimal(trade["kg"])
             flow[1] += 1
-    drawn: list[str] = []
-    for n, (code, client) in enumerate(sorted(clients.items())):
-        client_id = f"c{n}"
-        dot.node(
-            client_id,
-            _html_label([code, str(client.get("name") or ""), str(client.get("country") or "")]),
-            shape="ellipse",
-            style="filled",
-            fillcolor="#fff7d6",
-            color="#b08900",
-        )
-        drawn.append(client_id)
-        for (box, to, how), (kg, count) in flows.items():
-            if to == code:
-                times = f" ×{count}" if count > 1 else ""
-                label = f"{graphviz.escape(how)}\\n{format_kg(kg)} kg{times}"
-                dot.edge(
-                    ids[box],
-                    client_id,
-                    label=graphviz.nohtml(label),
-                    style="dashed",
-                    color="#b08900",
-                )
-    return drawn
+    biggest = sorted(taken, key=lambda code: (-taken[code], code))[:MAX_DRAWN_CLIENTS]
+    others = sorted(set(clients) - set(biggest))
+    drawn: dict[str, str] = {}  # client code -> drawn node id
+    for n, code in enumerate(sorted(biggest)):
+        client = clients[code]
+        drawn[code] = f"c{n}"
+        lines = [code, str(client.get("name") or ""), str(client.get("country") or "")]
+        dot.node(drawn[code], _html_label(lines), **CLIENT_STYLE)
+    if others:
+        for code in others:
+            drawn[code] = "c-others"
+        lines = [
+            f"{len(others):,} more clients",
+            f"{format_kg(sum((taken[c] for c in others), Decimal(0)))} kg",
+        ]
+        dot.node("c-others", _html_label(lines), **CLIENT_STYLE)
+    merged: dict[tuple[str, str, str], list[Any]] = {}
+    for (box, code, how), (kg, count) in flows.items():
+        flow = merged.setdefault((ids[box], drawn[code], how), [Decimal(0), 0])
+        flow[0] += kg
+        flow[1] += count
+    for (box_id, client_id, how), (kg, count) in merged.items():
+        times = f" ×{count}" if count > 1 else ""
+        label = f"{graphviz.escape(how)}\\n{format_kg(kg)} kg{times}"
+        dot.edge(box_id, client_id, label=graphviz.nohtml(label), style="dashed", color="#b08900")
+    return sorted(set(drawn.values()))
