@@ -12,9 +12,9 @@ one document.
 - the quotas and licences the genealogy drew, with what it drew;
 - corrections (events whose type ends in ``Corrected``) found on the batches, steps
   and licences of the genealogy, each shown with what it corrects;
-- anomalies: rows that no longer match their hash, quarantines, steps recorded more
-  than 30 days after they happened, untraced inputs, unattributed provenance, a
-  failed verification;
+- anomalies: rows that no longer match their hash, a failed verification, steps
+  recorded more than 30 days after they happened, quarantines, corrections (a step
+  that did not occur is a warning), untraced inputs, unattributed provenance;
 - the verification of the batch's audit bundle and the checkpoint it relies on.
 
 The report shows client names, contracts and prices: it is for auditors, regulators
