@@ -227,6 +227,9 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/audit/verify"): Rule(AUDITORS),
     ("GET", "/v1/audit/checkpoints"): Rule(AUDITORS),
     ("POST", "/v1/audit/checkpoints"): Rule(AUDITORS),
+    ("GET", "/v1/batches/{actor}/{lot}/report"): Rule(AUDITORS, scene=ore_1),
+    ("GET", "/v1/batches/{actor}/{lot}/report.html"): Rule(AUDITORS, scene=ore_1),
+    ("GET", "/v1/batches/{actor}/{lot}/report.pdf"): Rule(AUDITORS, scene=ore_1),
     ("POST", "/v1/events/bulk"): Rule(
         STEP_REPORTERS,
         body=lambda: {"events": [{"type": "OreExtracted", **ore("ORE-9", "1000")}]},
