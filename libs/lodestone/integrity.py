@@ -34,6 +34,7 @@ Definitions (every hash is SHA-256, written as 64 lowercase hex digits):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -187,6 +188,11 @@ def chained_state(
     return stored, digest
 
 
+@functools.lru_cache(maxsize=1024)
+def _canonical_topic(topic: str) -> bytes:
+    return canonical(topic)
+
+
 def check_stored(
     aggregate_id: str, version: int, topic: str, state: bytes
 ) -> tuple[str | None, str | None, bool]:
@@ -215,7 +221,7 @@ def check_stored(
                     b',"prev":',
                     b"null" if prev is None else b'"' + prev + b'"',
                     b',"topic":',
-                    canonical(topic),
+                    _canonical_topic(topic),
                     b',"version":',
                     str(version).encode(),
                     b"}",

@@ -32,6 +32,7 @@ from lodestone.infra.checkpoints import (
     PostgresCheckpointStore,
     SQLiteCheckpointStore,
 )
+from lodestone.infra.event_rows import EventRows, PostgresEventRows, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from tests.integration.backends import Backend, PostgresBackend
@@ -127,9 +128,15 @@ class Audited:
     ledger: Ledger
     store: CheckpointStore
     tables: Tables
+    rows: EventRows
 
     def verify(self, published: Sequence[Checkpoint] | None = None) -> Report:
-        return verify(self.ledger.recorder, self.store, published=published)
+        """Through the library's recorder and through the direct row scan the CLI and
+        the API use: both must tell the same."""
+        through_recorder = verify(self.ledger.recorder, self.store, published=published)
+        direct = verify(self.ledger.recorder, self.store, published=published, rows=self.rows)
+        assert direct.as_dict() == through_recorder.as_dict()
+        return direct
 
     def checkpoint_of(self, position: int) -> Checkpoint:
         found = self.store.covering(position)
@@ -145,12 +152,15 @@ def audited(backend: Backend) -> Iterator[Audited]:
         schema = backend.ledger_env("events")["POSTGRES_SCHEMA"]
         store: CheckpointStore = PostgresCheckpointStore(backend.url)
         tables = Tables.postgres(backend.url, schema)
+        rows: EventRows = PostgresEventRows(backend.url, table=f"{schema}.lodestone_events")
     else:
         path = backend.ledger_env("events")["SQLITE_DBNAME"]
         store = SQLiteCheckpointStore(path)
         tables = Tables.sqlite(path)
+        rows = SQLiteEventRows(path)
     Checkpointer(ledger.recorder, store, max_leaves=LEAVES_PER_CHECKPOINT).make()
-    yield Audited(ledger, store, tables)
+    yield Audited(ledger, store, tables, rows)
+    rows.close()
     tables.close()
     store.close()
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder
 
 from lodestone import integrity
 from lodestone.infra.checkpoints import Checkpoint, CheckpointStore
+from lodestone.infra.event_rows import EventRows, ScanRow
 
 PAGE = 10_000
 MAX_PROBLEMS = 100
@@ -78,13 +78,34 @@ class Report:
         }
 
 
+Scan = Callable[[int, int, int], Sequence[ScanRow]]
+
+
+def _recorder_scan(recorder: ApplicationRecorder) -> Scan:
+    def scan(start: int, limit: int, stop: int) -> list[ScanRow]:
+        return [
+            (n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+            for n in recorder.select_notifications(start, limit, stop=stop)
+        ]
+
+    return scan
+
+
 def verify(
     recorder: ApplicationRecorder,
     store: CheckpointStore,
     progress: Callable[[int], None] | None = None,
     published: Sequence[Checkpoint] | None = None,
+    rows: EventRows | None = None,
 ) -> Report:
+    """``rows``, when given, reads the store directly (plain tuples, no UUID objects):
+    the same checks about twice as fast as through the library's recorder."""
     report = Report()
+    scan: Scan
+    if rows is not None:
+        scan, top = rows.scan, rows.max_position()
+    else:
+        scan, top = _recorder_scan(recorder), recorder.max_notification_id() or 0
     problems: list[tuple[int, int, Problem]] = []
 
     def problem(sort_position: int, order: int, p: Problem) -> None:
@@ -98,36 +119,46 @@ def verify(
         report.compared_with_published = len(published)
         _compare_published(checkpoints, published, problem)
 
-    heads: dict[UUID, tuple[int, str | None]] = {}
+    heads: dict[str, tuple[int, str | None]] = {}
     cp_iter = iter(checkpoints)
     cp = next(cp_iter, None)
+    cp_first, cp_last = (cp["first_position"], cp["last_position"]) if cp else (0, 0)
     leaves: list[bytes] = []
-    top = recorder.max_notification_id() or 0
+    leaf_hash = integrity.leaf_hash
+    check_stored = integrity.check_stored
     position = 1
     last_seen = 0
     while position <= top:
-        page = recorder.select_notifications(position, PAGE, stop=top)
+        page = scan(position, PAGE, top)
         if not page:
             break
-        for n in page:
-            while cp is not None and n.id > cp["last_position"]:
+        for at, id, version, topic, state in page:
+            while cp is not None and at > cp_last:
                 _close(cp, leaves, problem)
                 leaves = []
                 cp = next(cp_iter, None)
-            report.events += 1
-            last_seen = n.id
-            id = n.originator_id
-            assert isinstance(id, UUID)
-            version = n.originator_version
-            where: dict[str, Any] = {"position": n.id, "aggregate_id": str(id), "version": version}
-            digest, prev, intact = integrity.check_stored(str(id), version, n.topic, n.state)
+                cp_first, cp_last = (cp["first_position"], cp["last_position"]) if cp else (0, 0)
+            last_seen = at
+            digest, prev, intact = check_stored(id, version, topic, state)
+            head = heads.get(id)
+            if intact and (
+                (head is None and version == 1 and prev is None)
+                or (head is not None and version == head[0] + 1 and prev == head[1])
+            ):
+                # The usual case, kept short: intact, in sequence, chained.
+                heads[id] = (version, digest)
+                if cp is not None and at >= cp_first:
+                    leaves.append(leaf_hash(at, digest))  # type: ignore[arg-type]
+                continue
+            where: dict[str, Any] = {"position": at, "aggregate_id": id, "version": version}
+            n_id = at
             if digest is None:
                 problem(
-                    n.id, 0, Problem("unchained", "the event carries no readable hash", **where)
+                    n_id, 0, Problem("unchained", "the event carries no readable hash", **where)
                 )
             elif not intact:
                 problem(
-                    n.id,
+                    n_id,
                     0,
                     Problem(
                         "edited",
@@ -139,7 +170,7 @@ def verify(
             expected = head[0] + 1 if head else 1
             if version > expected:
                 problem(
-                    n.id,
+                    n_id,
                     1,
                     Problem(
                         "missing",
@@ -149,7 +180,7 @@ def verify(
                 )
             elif version < expected:
                 problem(
-                    n.id,
+                    n_id,
                     1,
                     Problem(
                         "reordered",
@@ -159,7 +190,7 @@ def verify(
                 )
             elif digest is not None and prev != (head[1] if head else None):
                 problem(
-                    n.id,
+                    n_id,
                     1,
                     Problem(
                         "chain-broken",
@@ -168,11 +199,12 @@ def verify(
                     ),
                 )
             heads[id] = (max(version, head[0]) if head else version, digest)
-            if cp is not None and n.id >= cp["first_position"]:
-                leaves.append(integrity.leaf_hash(n.id, digest or ""))
+            if cp is not None and n_id >= cp["first_position"]:
+                leaves.append(integrity.leaf_hash(n_id, digest or ""))
+        report.events += len(page)
         if progress is not None:
             progress(len(page))
-        position = page[-1].id + 1
+        position = page[-1][0] + 1
     while cp is not None:
         _close(cp, leaves, problem, top_position=last_seen)
         leaves = []
@@ -181,21 +213,21 @@ def verify(
     if checkpoints:
         report.covered_up_to = checkpoints[-1]["last_position"]
     report.uncovered_events = (
-        _count_after(recorder, report.covered_up_to, top) if top > report.covered_up_to else 0
+        _count_after(scan, report.covered_up_to, top) if top > report.covered_up_to else 0
     )
     problems.sort(key=lambda t: (t[0], t[1]))
     report.problems = [p for _, _, p in problems[:MAX_PROBLEMS]]
     return report
 
 
-def _count_after(recorder: ApplicationRecorder, after: int, top: int) -> int:
+def _count_after(scan: Scan, after: int, top: int) -> int:
     count, position = 0, after + 1
     while position <= top:
-        page = recorder.select_notifications(position, PAGE, stop=top)
+        page = scan(position, PAGE, top)
         if not page:
             break
         count += len(page)
-        position = page[-1].id + 1
+        position = page[-1][0] + 1
     return count
 
 

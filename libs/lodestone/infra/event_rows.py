@@ -26,8 +26,15 @@ class Row:
     state: bytes
 
 
+#: (position, aggregate id as 36-character text, version, topic, state): what a full
+#: scan yields, without building UUID objects.
+ScanRow = tuple[int, str, int, str, bytes]
+
+
 class EventRows(Protocol):
     def for_aggregates(self, ids: Iterable[UUID]) -> list[Row]: ...
+    def max_position(self) -> int: ...
+    def scan(self, start: int, limit: int, stop: int) -> list[ScanRow]: ...
     def close(self) -> None: ...
 
 
@@ -57,6 +64,24 @@ class SQLiteEventRows:
         rows.sort(key=lambda r: r.position)
         return rows
 
+    def max_position(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+        return int(row[0] or 0)
+
+    def scan(self, start: int, limit: int, stop: int) -> list[ScanRow]:
+        """Rows with positions in [start, stop], at most ``limit``, in position order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                "WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (start, stop, limit),
+            ).fetchall()
+        return [
+            (p, f"{i[:8]}-{i[8:12]}-{i[12:16]}-{i[16:20]}-{i[20:]}", v, t, s)
+            for p, i, v, t, s in rows
+        ]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -79,6 +104,21 @@ class PostgresEventRows:
                 (keys,),
             ).fetchall()
         return [Row(p, i, v, t, bytes(s)) for p, i, v, t, s in result]
+
+    def max_position(self) -> int:
+        with self._lock:
+            row = self._db.execute(f"SELECT MAX(notification_id) FROM {self._table}").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def scan(self, start: int, limit: int, stop: int) -> list[ScanRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state "
+                f"FROM {self._table} WHERE notification_id >= %s AND notification_id <= %s "
+                "ORDER BY notification_id LIMIT %s",
+                (start, stop, limit),
+            ).fetchall()
+        return [(p, i, v, t, bytes(s)) for p, i, v, t, s in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -50,11 +50,12 @@ def verify(
     """Recompute every event hash, every aggregate's chain and every checkpoint's Merkle
     root; name the first broken event and how it is broken. Exit 1 if anything is."""
     from lodestone.audit.verify import verify as run_verify
-    from lodestone.infra.wiring import build_checkpoint_store, build_ledger
+    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)
     store = build_checkpoint_store(settings)
+    rows = build_event_rows(settings)
     published = None
     if against_kafka:
         if not settings.kafka_bootstrap_servers:
@@ -69,9 +70,14 @@ def verify(
         with _bar("verifying") as bar:
             task = bar.add_task("events", total=total)
             report = run_verify(
-                ledger.recorder, store, progress=lambda n: bar.advance(task, n), published=published
+                ledger.recorder,
+                store,
+                progress=lambda n: bar.advance(task, n),
+                published=published,
+                rows=rows,
             )
     finally:
+        rows.close()
         store.close()
         ledger.close()
     if as_json:

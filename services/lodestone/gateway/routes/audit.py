@@ -215,7 +215,9 @@ def verifier() -> PlainTextResponse:
 def verify_ledger(runtime: RuntimeDep) -> dict[str, Any]:
     """``ok`` and, if not, ``first_problem``: the first broken event (position, batch or
     aggregate, version) and how it is broken."""
-    return presenters.plain(verify(runtime.ledger.recorder, runtime.checkpoints).as_dict())
+    return presenters.plain(
+        verify(runtime.ledger.recorder, runtime.checkpoints, rows=runtime.rows).as_dict()
+    )
 
 
 @router.get(
