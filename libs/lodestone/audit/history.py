@@ -19,9 +19,10 @@ and whether the stored row still matches its hash.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -75,6 +76,60 @@ def entries(ledger: Ledger, rows: Sequence[Row]) -> list[Entry]:
                 intact=intact,
                 facts=facts,
             )
+        )
+    return out
+
+
+def _decimal_text(data: str) -> str:
+    return format(Decimal(data).normalize(), "f")  # one spelling per value, as the API writes
+
+
+def _uuid_text(data: str) -> str:
+    return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+
+
+_AS_TEXT: dict[str, Callable[[str], str]] = {
+    "decimal_str": _decimal_text,
+    "uuid_hex": _uuid_text,
+    "datetime_iso": str,
+}
+
+
+def _as_text(d: dict[str, Any]) -> Any:
+    if len(d) == 2 and "_type_" in d and "_data_" in d:
+        convert = _AS_TEXT.get(d["_type_"])
+        if convert is not None:
+            return convert(d["_data_"])
+    return d
+
+
+def plain_entries(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The entries as JSON-ready dicts straight from the stored JSON (decimals, ids and
+    times as the API spells them), without building domain events: what the history
+    endpoint answers, several times faster than ``entries``."""
+    out = []
+    for row in rows:
+        aggregate_id = str(row.aggregate_id)
+        digest, prev, intact = integrity.check_stored(
+            aggregate_id, row.version, row.topic, row.state
+        )
+        state = json.loads(row.state, object_hook=_as_text)
+        state.pop(integrity.CHAIN_KEY, None)
+        recorded_at = state.pop("timestamp", None)
+        out.append(
+            {
+                "position": row.position,
+                "aggregate_id": aggregate_id,
+                "version": row.version,
+                "type": row.topic.rpartition(":")[2],
+                "occurred_at": state.pop("occurred_at", None),
+                "recorded_at": recorded_at,
+                "reported_by": state.pop("reported_by", None),
+                "hash": digest,
+                "prev": prev,
+                "intact": intact,
+                "facts": state,
+            }
         )
     return out
 

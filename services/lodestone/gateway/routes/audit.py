@@ -48,33 +48,6 @@ def _principal_label(runtime: Runtime, principal_id: str) -> dict[str, Any]:
     }
 
 
-def _entry(
-    runtime: Runtime, entry: hist.Entry, reporters: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    reporter = None
-    if entry.reported_by:
-        if entry.reported_by not in reporters:
-            reporters[entry.reported_by] = _principal_label(runtime, entry.reported_by)
-        reporter = reporters[entry.reported_by]
-    return presenters.plain(
-        {
-            "position": entry.position,
-            "aggregate_id": entry.aggregate_id,
-            "version": entry.version,
-            "type": entry.type,
-            "occurred_at": entry.occurred_at,
-            "recorded_at": entry.recorded_at,
-            "reported_by": reporter,
-            "hash": entry.hash,
-            "prev": entry.prev,
-            "intact": entry.intact,
-            "facts": {
-                k: v for k, v in entry.facts.items() if k not in ("reported_by", "occurred_at")
-            },
-        }
-    )
-
-
 def _batch_id(runtime: Runtime, actor: str, lot: str) -> UUID:
     batch_id: UUID = runtime.ledger.batch(f"{actor}/{lot}").id
     return batch_id
@@ -100,16 +73,24 @@ def history(
     reported it and with which role, its ``hash`` and ``prev`` (the previous event's hash
     in the same batch) and ``intact`` (the stored row still matches its hash)."""
     batch_id = _batch_id(runtime, actor, lot)
-    view = runtime.fresh_view() if lineage != "none" else None
+    ids = (
+        [batch_id]
+        if lineage == "none"
+        else hist.lineage_ids(runtime.fresh_view(), batch_id, lineage)
+    )
     reporters: dict[str, dict[str, Any]] = {}
-    found = hist.history(runtime.ledger, runtime.rows, batch_id, lineage, view)
-    events = [_entry(runtime, e, reporters) for e in found]
+    events = hist.plain_entries(runtime.rows.for_aggregates(ids))
     # Both facts stay: the corrected event as recorded, marked, and the correction.
     corrected: dict[tuple[str, int], list[int]] = {}
-    for e in found:
-        if e.type == "Batch.Corrected":
-            key = (str(e.aggregate_id), e.facts["corrects_version"])
-            corrected.setdefault(key, []).append(e.version)
+    for body in events:
+        principal = body["reported_by"]
+        if principal:
+            if principal not in reporters:
+                reporters[principal] = _principal_label(runtime, principal)
+            body["reported_by"] = reporters[principal]
+        if body["type"] == "Batch.Corrected":
+            key = (body["aggregate_id"], body["facts"]["corrects_version"])
+            corrected.setdefault(key, []).append(body["version"])
     for body in events:
         by = corrected.get((body["aggregate_id"], body["version"]))
         if by:
