@@ -41,7 +41,7 @@ Part 2, verification (goal: >= 50,000 events/s):
    minutes the first time, cached), copied to a temporary directory.
 2. A child process makes its checkpoints with ``Checkpointer(recorder, store).make()``
    (events/s, CPU us/event, VmHWM).
-3. --runs child processes each time ``verify(recorder, store, progress)`` as the CLI wires
+3. --runs child processes each time ``verify(recorder, store, progress, rows=...)`` as the CLI wires
    it (``build_ledger`` / ``build_checkpoint_store`` on the data directory): events/s,
    CPU us/event, peak memory (VmHWM of the child at the end, also sampled by the parent)
    and the report (ok, events, aggregates, checkpoints). Runs 1, 3, ... show a Rich
@@ -50,7 +50,7 @@ Part 2, verification (goal: >= 50,000 events/s):
    median of the runs without the bar; the bar's runs are reported beside it.
 4. Where the time goes: the store read once more page by page (verify's page size), each
    part of verify's work timed apart in this process: reading rows (the library's
-   ``select_notifications``; a plain sqlite3 cursor beside it), ``str(uuid)``, the hash
+   ``EventRows.scan``; the library's ``select_notifications`` beside it), the hash
    recompute (``integrity.check_stored``), the Merkle leaves and roots.
 
 Nothing asserts on timings: this is a shared, noisy 2-core machine.
@@ -878,11 +878,12 @@ def child(kind: str, data_dir: Path, out: Path, show_progress: bool) -> None:
     from lodestone.audit.checkpointer import Checkpointer
     from lodestone.audit.verify import verify
     from lodestone.infra.settings import Settings
-    from lodestone.infra.wiring import build_checkpoint_store, build_ledger
+    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = Settings(data_dir=data_dir)
     ledger = build_ledger(settings)
     store = build_checkpoint_store(settings)
+    rows = build_event_rows(settings)
     top = ledger.recorder.max_notification_id() or 0
     before = proc_status(os.getpid())
     samples: list[tuple[float, int]] = []
@@ -927,9 +928,9 @@ def child(kind: str, data_dir: Path, out: Path, show_progress: bool) -> None:
                     sample(n)
                     bar.update(task, advance=n, rate=f"{done[0] / max(timer.elapsed(), 1e-9):,.0f}")
 
-                report = verify(ledger.recorder, store, progress=progress)
+                report = verify(ledger.recorder, store, progress=progress, rows=rows)
         else:
-            report = verify(ledger.recorder, store)
+            report = verify(ledger.recorder, store, rows=rows)
         result = {
             "ok": report.ok,
             "events": report.events,
@@ -992,7 +993,7 @@ def run_child(
     return result
 
 
-PARTS = ("read", "sqlite", "str", "hash", "leaf", "root")
+PARTS = ("read", "sqlite", "hash", "leaf", "root")
 
 
 class Clock:
@@ -1021,18 +1022,18 @@ def split(data_dir: Path, limit: int | None) -> tuple[int, Clock]:
     from lodestone import integrity
     from lodestone.audit.verify import PAGE
     from lodestone.infra.settings import Settings
-    from lodestone.infra.wiring import build_checkpoint_store, build_ledger
+    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = Settings(data_dir=data_dir)
     ledger = build_ledger(settings)
     store = build_checkpoint_store(settings)
+    rows = build_event_rows(settings)
     recorder = ledger.recorder
     top = recorder.max_notification_id() or 0
     if limit:
         top = min(top, limit)
     ends = [cp["last_position"] for cp in store.list()]
     clock = Clock()
-    db = sqlite3.connect(data_dir / "events.sqlite")
     count = 0
     position = 1
     pending: list[tuple[int, bytes]] = []  # (position, leaf) not yet under a root
@@ -1041,26 +1042,17 @@ def split(data_dir: Path, limit: int | None) -> tuple[int, Clock]:
     try:
         while position <= top:
             with clock("read"):
-                page = recorder.select_notifications(position, PAGE, stop=top)
+                page = rows.scan(position, PAGE, top)
             if not page:
                 break
             with clock("sqlite"):
-                db.execute(
-                    "SELECT rowid, originator_id, originator_version, topic, state "
-                    "FROM stored_events WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
-                    (position, top, PAGE),
-                ).fetchall()
-            with clock("str"):
-                ids = [str(n.originator_id) for n in page]
+                recorder.select_notifications(position, PAGE, stop=top)
             with clock("hash"):
-                digests = [
-                    integrity.check_stored(i, n.originator_version, n.topic, n.state)[0]
-                    for i, n in zip(ids, page, strict=True)
-                ]
+                digests = [integrity.check_stored(i, v, t, st)[0] for _, i, v, t, st in page]
             with clock("leaf"):
                 pending += [
-                    (n.id, integrity.leaf_hash(n.id, d or ""))
-                    for n, d in zip(page, digests, strict=True)
+                    (r[0], integrity.leaf_hash(r[0], d or ""))
+                    for r, d in zip(page, digests, strict=True)
                 ]
             while end is not None and pending and pending[-1][0] >= end:
                 cut = sum(1 for p, _ in pending if p <= end)
@@ -1069,12 +1061,12 @@ def split(data_dir: Path, limit: int | None) -> tuple[int, Clock]:
                 pending = pending[cut:]
                 end = next(end_iter, None)
             count += len(page)
-            position = page[-1].id + 1
+            position = page[-1][0] + 1
         if pending:
             with clock("root"):
                 integrity.merkle_root([leaf for _, leaf in pending])
     finally:
-        db.close()
+        rows.close()
         store.close()
         ledger.close()
     return count, clock
@@ -1196,9 +1188,8 @@ def part_verify(args: argparse.Namespace) -> list[str]:
     wall_sum, cpu_sum = sum(wall[k] for k in summed), sum(cpu[k] for k in summed)
     verify_wall = 1e6 / rate
     labels = {
-        "read": "  read: recorder.select_notifications (pages of 10,000)",
-        "sqlite": "    beside it: the same rows through a plain sqlite3 cursor",
-        "str": "  str(originator_id)",
+        "read": "  read: EventRows.scan, plain tuples (pages of 10,000)",
+        "sqlite": "    beside it: the same rows through recorder.select_notifications",
         "hash": "  hash recompute: integrity.check_stored",
         "leaf": "  Merkle: integrity.leaf_hash per event",
         "root": "  Merkle: integrity.merkle_root per checkpoint",
@@ -1210,7 +1201,7 @@ def part_verify(args: argparse.Namespace) -> list[str]:
         [labels[k], wall[k], cpu[k], 1e6 / wall[k] if wall[k] else float("nan")] for k in PARTS
     ]
     rows += [
-        ["  sum of the parts (without the plain cursor)", wall_sum, cpu_sum, 1e6 / wall_sum],
+        ["  sum of the parts (without the recorder read)", wall_sum, cpu_sum, 1e6 / wall_sum],
         [
             "  the rest of verify (chains, versions, checks): verify minus the sum",
             verify_wall - wall_sum,
