@@ -156,9 +156,19 @@ def as_of(
         body["state"] = presenters.batch_state(runtime.ledger, result.batch, principal)
         lineage = genealogy.upstream(runtime.fresh_view(), batch_id)
         if lineage.root in lineage.batches:
-            body["upstream"] = presenters.lineage(lineage, principal, "upstream")
+            upstream = presenters.lineage(lineage, principal, "upstream")
+            # Lineage, masses taken and origins are fixed when a batch is made; the
+            # ancestors' status, remaining mass and holder now are not the state at T:
+            # left out rather than shown under an "as of" heading.
+            for node in upstream.get("nodes", []):
+                for name in _NOW_ONLY:
+                    node.pop(name, None)
+            body["upstream"] = upstream
             body["provenance"] = presenters.provenance(lineage, genealogy.provenance(lineage))
     return body
+
+
+_NOW_ONLY = ("status", "remaining_kg", "custodian", "facility", "corrections")
 
 
 @router.get(
