@@ -546,16 +546,8 @@ def history_now(hist: Any, rows: Any, batch_id: Any, lineage: str, view: Any) ->
 
 
 def route_entries(routes: Any, runtime: Any, found: list[Any]) -> list[dict[str, Any]]:
-    """What the history route then does with each entry: the reporter's label (one
-    lookup per principal and request)."""
-    reporters: dict[str, dict[str, Any]] = {}
-    for body in found:
-        principal = body["reported_by"]
-        if principal:
-            if principal not in reporters:
-                reporters[principal] = routes._principal_label(runtime, principal)
-            body["reported_by"] = reporters[principal]
-    return found
+    """What the history route then does with the entries: the reporters' labels."""
+    return list(routes.label_reporters(runtime, found))
 
 
 VIEW = "view queries (ancestors CTE, batches, names, trades)"

@@ -15,6 +15,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from lodestone import integrity
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected, checked_hash
+from lodestone.audit.pages import pages
 from lodestone.domain.refusals import Conflict, NotFound
 from lodestone.infra.checkpoints import Checkpoint, CheckpointStore
 from lodestone.infra.event_rows import EventRows
@@ -26,15 +27,10 @@ def _tree(
     """Position -> leaf index, and the Merkle levels of one checkpoint's range."""
     leaves: list[bytes] = []
     index: dict[int, int] = {}
-    position = cp["first_position"]
-    while position <= cp["last_position"]:
-        page = recorder.select_notifications(position, 5_000, stop=cp["last_position"])
-        if not page:
-            break
+    for page in pages(recorder, cp["first_position"], cp["last_position"]):
         for n in page:
             index[n.id] = len(leaves)
             leaves.append(integrity.leaf_hash(n.id, checked_hash(n)))
-        position = page[-1].id + 1
     if len(leaves) != cp["count"]:
         raise TamperDetected(
             cp["first_position"], f"checkpoint {cp['seq']} no longer matches the store"
@@ -49,7 +45,7 @@ def build(
     checkpointer: Checkpointer,
     batch_id: UUID,
 ) -> bytes:
-    own = [r for r in rows.for_aggregates([batch_id]) if r.aggregate_id == batch_id]
+    own = rows.for_aggregates([batch_id])
     if not own:
         raise NotFound("", "exists", "batch is not registered")
     latest = store.latest()

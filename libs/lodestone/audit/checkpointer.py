@@ -16,6 +16,7 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from lodestone import integrity
+from lodestone.audit.pages import pages
 from lodestone.infra.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore
 
 MAX_LEAVES = 1_000
@@ -69,18 +70,13 @@ class Checkpointer:
         leaves: list[bytes] = []
         first = start
         last = start - 1
-        position = start
-        while position <= top:
-            page = self._recorder.select_notifications(position, PAGE, stop=top)
-            if not page:
-                break
+        for page in pages(self._recorder, start, top, PAGE):
             for notification in page:
                 leaves.append(integrity.leaf_hash(notification.id, checked_hash(notification)))
                 last = notification.id
                 if len(leaves) == self._max_leaves:
                     made.append(self._record(seq, first, last, leaves, prev))
                     seq, prev, first, leaves = seq + 1, made[-1]["hash"], last + 1, []
-            position = page[-1].id + 1
         if leaves:
             made.append(self._record(seq, first, last, leaves, prev))
         if not made:

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lodestone.audit.pages import pages
 from lodestone.domain.batches import Batch
 from lodestone.ledger import Ledger
 from lodestone.projections.genealogy import BatchRow, GenealogyView
@@ -54,19 +55,14 @@ class ConsistencyReport:
 def _fold(ledger: Ledger, progress: Callable[[int], None] | None) -> tuple[int, dict[UUID, Any]]:
     aggregates: dict[UUID, Any] = {}
     count = 0
-    position = 1
     top = ledger.recorder.max_notification_id() or 0
-    while position <= top:
-        page = ledger.recorder.select_notifications(position, PAGE, stop=top)
-        if not page:
-            break
+    for page in pages(ledger.recorder, 1, top, PAGE):
         for notification in page:
             event: Any = ledger.mapper.to_domain_event(notification)
             aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
         count += len(page)
         if progress is not None:
             progress(len(page))
-        position = page[-1].id + 1
     return count, aggregates
 
 
@@ -92,10 +88,6 @@ def expected_row(batch: Batch) -> dict[str, Any]:
     }
 
 
-def _same(a: Any, b: Any) -> bool:
-    return bool(a == b)
-
-
 def check(
     ledger: Ledger, view: GenealogyView, progress: Callable[[int], None] | None = None
 ) -> ConsistencyReport:
@@ -119,7 +111,7 @@ def check(
                 differ("genealogy", id, "row", "a batch", "missing")
                 continue
             for name, mine in expected_row(aggregates[id]).items():
-                if not _same(mine, getattr(row, name)):
+                if mine != getattr(row, name):
                     differ("genealogy", id, name, mine, getattr(row, name))
             report.batches_compared += 1
 
@@ -140,6 +132,6 @@ def check(
         for name in sorted(set(mine) | set(theirs)):
             if name.startswith("_") and name not in ("_id", "_version"):
                 continue
-            if not _same(mine.get(name), theirs.get(name)):
+            if mine.get(name) != theirs.get(name):
                 differ("snapshots", id, name, mine.get(name), theirs.get(name))
     return report

@@ -189,7 +189,7 @@ def as_of(
 ) -> AsOf:
     """Exactly one of ``known_at`` (record time), ``happened_at`` (event time) or
     ``version``."""
-    own = [r for r in rows.for_aggregates([batch_id]) if r.aggregate_id == batch_id]
+    own = rows.for_aggregates([batch_id])
     if version is not None:
         upto, clock, at = min(version, len(own)), "version", None
     else:

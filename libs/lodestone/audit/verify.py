@@ -151,14 +151,11 @@ def verify(
                     leaves.append(leaf_hash(at, digest))  # type: ignore[arg-type]
                 continue
             where: dict[str, Any] = {"position": at, "aggregate_id": id, "version": version}
-            n_id = at
             if digest is None:
-                problem(
-                    n_id, 0, Problem("unchained", "the event carries no readable hash", **where)
-                )
+                problem(at, 0, Problem("unchained", "the event carries no readable hash", **where))
             elif not intact:
                 problem(
-                    n_id,
+                    at,
                     0,
                     Problem(
                         "edited",
@@ -170,7 +167,7 @@ def verify(
             expected = head[0] + 1 if head else 1
             if version > expected:
                 problem(
-                    n_id,
+                    at,
                     1,
                     Problem(
                         "missing",
@@ -180,7 +177,7 @@ def verify(
                 )
             elif version < expected:
                 problem(
-                    n_id,
+                    at,
                     1,
                     Problem(
                         "reordered",
@@ -190,7 +187,7 @@ def verify(
                 )
             elif digest is not None and prev != (head[1] if head else None):
                 problem(
-                    n_id,
+                    at,
                     1,
                     Problem(
                         "chain-broken",
@@ -199,8 +196,8 @@ def verify(
                     ),
                 )
             heads[id] = (max(version, head[0]) if head else version, digest)
-            if cp is not None and n_id >= cp["first_position"]:
-                leaves.append(integrity.leaf_hash(n_id, digest or ""))
+            if cp is not None and at >= cp["first_position"]:
+                leaves.append(integrity.leaf_hash(at, digest or ""))
         report.events += len(page)
         if progress is not None:
             progress(len(page))

@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder
 
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.infra.kafka_topics import create_topic
@@ -17,7 +20,7 @@ from lodestone.streaming.relay import Relay, producer
 log = logging.getLogger("lodestone.relay")
 
 
-def build(settings: Settings) -> tuple[Relay, list[object]]:
+def build(settings: Settings) -> tuple[Relay, list[Any]]:
     """The relay and what to close after it."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nowhere to relay to")
@@ -35,8 +38,8 @@ def build(settings: Settings) -> tuple[Relay, list[object]]:
 
 
 def checkpoints(
-    settings: Settings, ledger_recorder: object, kafka: object
-) -> tuple[CheckpointLoop, list[object]]:
+    settings: Settings, recorder: ApplicationRecorder, kafka: Any
+) -> tuple[CheckpointLoop, list[Any]]:
     """The relay service also checkpoints and publishes the checkpoints."""
     assert settings.kafka_bootstrap_servers
     create_topic(
@@ -45,14 +48,14 @@ def checkpoints(
     store = build_checkpoint_store(settings)
     positions = build_position_store(settings)
     publisher = CheckpointPublisher(store, kafka, positions, topic=settings.checkpoint_topic)
-    loop = CheckpointLoop(Checkpointer(ledger_recorder, store), lambda: publisher)  # type: ignore[arg-type]
+    loop = CheckpointLoop(Checkpointer(recorder, store), lambda: publisher)
     return loop, [store, positions]
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
     relay, resources = build(settings)
     kafka, _, ledger = resources
-    loop, more = checkpoints(settings, ledger.recorder, kafka)  # type: ignore[attr-defined]
+    loop, more = checkpoints(settings, ledger.recorder, kafka)
     resources = more + resources
     log.info("relaying from position %s to %s", relay.position, settings.kafka_bootstrap_servers)
     thread = threading.Thread(

@@ -48,6 +48,19 @@ def _principal_label(runtime: Runtime, principal_id: str) -> dict[str, Any]:
     }
 
 
+def label_reporters(runtime: Runtime, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entry's reporting principal as its role, label and company (one lookup per
+    principal)."""
+    labels: dict[str, dict[str, Any]] = {}
+    for body in events:
+        principal = body["reported_by"]
+        if principal:
+            if principal not in labels:
+                labels[principal] = _principal_label(runtime, principal)
+            body["reported_by"] = labels[principal]
+    return events
+
+
 def _batch_id(runtime: Runtime, actor: str, lot: str) -> UUID:
     batch_id: UUID = runtime.ledger.batch(f"{actor}/{lot}").id
     return batch_id
@@ -78,16 +91,10 @@ def history(
         if lineage == "none"
         else hist.lineage_ids(runtime.fresh_view(), batch_id, lineage)
     )
-    reporters: dict[str, dict[str, Any]] = {}
-    events = hist.plain_entries(runtime.rows.for_aggregates(ids))
+    events = label_reporters(runtime, hist.plain_entries(runtime.rows.for_aggregates(ids)))
     # Both facts stay: the corrected event as recorded, marked, and the correction.
     corrected: dict[tuple[str, int], list[int]] = {}
     for body in events:
-        principal = body["reported_by"]
-        if principal:
-            if principal not in reporters:
-                reporters[principal] = _principal_label(runtime, principal)
-            body["reported_by"] = reporters[principal]
         if body["type"] == "Batch.Corrected":
             key = (body["aggregate_id"], body["facts"]["corrects_version"])
             corrected.setdefault(key, []).append(body["version"])
