@@ -7,16 +7,5 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv >/dev/null 2>&1 || true
 [ -x .venv/bin/python ] || { echo "python3 -m venv failed: install python3.11 with venv" >&2; exit 1; }
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
-# Audit reports: Graphviz draws the genealogy; WeasyPrint lays out the PDF with Debian's
-# Pango and HarfBuzz, in DejaVu fonts.
-missing=$(for package in graphviz libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
-  [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" = "install ok installed" ] || echo "$package"
-done)
-if [ -n "$missing" ]; then
-  echo "== installing the report renderers (Debian packages):" $missing
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # shellcheck disable=SC2086 # one word per package
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+bash deploy/report-packages.sh  # Graphviz, Pango, HarfBuzz, fonts: for audit reports
 exec .venv/bin/lodestone demo --data-dir "${LODESTONE_DATA_DIR:-var}" "$@"

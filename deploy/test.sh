@@ -14,18 +14,7 @@ if [ -z "${LODESTONE_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
-# Audit reports: Graphviz draws the genealogy; WeasyPrint lays out the PDF with Debian's
-# Pango and HarfBuzz, in DejaVu fonts.
-missing=$(for package in graphviz libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
-  [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" = "install ok installed" ] || echo "$package"
-done)
-if [ -n "$missing" ]; then
-  echo "== installing the report renderers (Debian packages):" $missing
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # shellcheck disable=SC2086 # one word per package
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+bash deploy/report-packages.sh  # Graphviz, Pango, HarfBuzz, fonts: for audit reports
 echo "== ruff"; .venv/bin/ruff check .
 echo "== import contracts"; .venv/bin/lint-imports --no-cache
 echo "== mypy"; .venv/bin/mypy libs
