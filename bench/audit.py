@@ -32,7 +32,7 @@ ancestors):
    p50 / p95 / max, body size, a sanity summary, the server's VmHWM.
 3. Where the time goes: the calls routes/audit.py makes, timed one by one in this
    process (history.history and its SQL, decoding and hash checks; history.as_of; the
-   route's presenters; FastAPI's response validation and JSON encoding through the
+   query layer's steps (lodestone.reads); FastAPI's response validation and JSON encoding through the
    route's own response field), median ms.
 
 Part 2, verification (goal: >= 50,000 events/s):
@@ -540,14 +540,9 @@ def timed(f: Callable[..., Any], label: str, acc: dict[str, float]) -> Callable[
 
 
 def history_now(hist: Any, rows: Any, batch_id: Any, lineage: str, view: Any) -> list[Any]:
-    """What the history route reads: the lineage's ids, their rows, plain entries."""
+    """What reads.history.batch_history reads: the lineage's ids, their rows, plain entries."""
     ids = [batch_id] if lineage == "none" else hist.lineage_ids(view, batch_id, lineage)
     return list(hist.plain_entries(rows.for_aggregates(ids)))
-
-
-def route_entries(routes: Any, runtime: Any, found: list[Any]) -> list[dict[str, Any]]:
-    """What the history route then does with the entries: the reporters' labels."""
-    return list(routes.label_reporters(runtime, found))
 
 
 VIEW = "view queries (ancestors CTE, batches, names, trades)"
@@ -568,7 +563,7 @@ HISTORY_ROWS = [
     (SQL, 1),
     (CHECK, 1),
     ("plain_entries: the rest (json.loads, dicts)", 1),
-    ("route: reporter labels", 0),
+    ("reads: reporter labels", 0),
     ("FastAPI: response validation (TypeAdapter)", 0),
     ("FastAPI: JSON encoding (serialize_json)", 0),
     ("total in process", 0),
@@ -580,13 +575,13 @@ AS_OF_ROWS = [
     (SQL, 1),
     ("times of each own event (json.loads of the state)", 1),
     (REPO, 1),
-    ("route: presenters.batch_state", 0),
+    ("reads: batches.state", 0),
     ("fresh_view (projector catch-up)", 0),
-    ("route: genealogy.upstream", 0),
+    ("reads: genealogy.upstream", 0),
     (VIEW, 1),
-    ("route: presenters.lineage", 0),
-    ("route: genealogy.provenance", 0),
-    ("route: presenters.provenance", 0),
+    ("reads: batches.present_trace", 0),
+    ("reads: genealogy.provenance", 0),
+    ("reads: batches.present_provenance", 0),
     ("FastAPI: response validation (TypeAdapter)", 0),
     ("FastAPI: JSON encoding (serialize_json)", 0),
     ("total in process", 0),
@@ -601,20 +596,21 @@ def breakdown(
     routes/audit.py makes (history.history / as_of with the ledger, rows and view behind
     timing proxies), then FastAPI's response validation and JSON encoding through the
     route's own response field. Median ms per step over ``reps`` runs."""
-    from lodestone.audit import history as hist
     from lodestone.domain.access import Principal, Role
-    from lodestone.gateway import presenters
-    from lodestone.gateway.routes import audit as routes
+    from lodestone.gateway.app import create_app
     from lodestone.gateway.runtime import Runtime
     from lodestone.infra.settings import Settings
     from lodestone.projections import genealogy
+    from lodestone.reads import batches
+    from lodestone.reads import history as hist
+    from lodestone.reads.json import plain
 
     settings = Settings(data_dir=data_dir)
     # The routes' own response fields: FastAPI validates the returned dict with it and
     # encodes it to JSON bytes (serialize_json) since no response class is set.
     fields = {
         r.path: r.response_field
-        for r in routes.router.routes
+        for r in create_app(settings).routes
         if getattr(r, "response_field", None) is not None
     }
     runtime = Runtime(settings)
@@ -652,8 +648,8 @@ def breakdown(
                 t0, c0 = time.perf_counter(), time.process_time()
                 batch_id = step(
                     "ledger.batch(ref) -> id (repository.get)",
-                    routes._batch_id,
-                    runtime,
+                    batches.batch_id,
+                    runtime.ledger,
                     actor,
                     lot,
                 )
@@ -671,10 +667,9 @@ def breakdown(
                         "history.history", history_now, hist, rows, batch_id, lineage, view
                     )
                     events = step(
-                        "route: reporter labels",
-                        route_entries,
-                        routes,
-                        runtime,
+                        "reads: reporter labels",
+                        hist.label_reporters,
+                        runtime.ledger,
                         found,
                     )
                     body = {
@@ -689,7 +684,7 @@ def breakdown(
                     body = {
                         "batch": TARGET,
                         "clock": result.clock,
-                        "at": presenters.plain(result.at),
+                        "at": plain(result.at),
                         "version": result.version,
                         "events_after": result.later_events,
                         "existed": result.batch is not None,
@@ -697,8 +692,8 @@ def breakdown(
                     }
                     if result.batch is not None:
                         body["state"] = step(
-                            "route: presenters.batch_state",
-                            presenters.batch_state,
+                            "reads: batches.state",
+                            batches.state,
                             runtime.ledger,
                             result.batch,
                             auditor,
@@ -709,18 +704,21 @@ def breakdown(
                             acc,
                         )
                         traced = step(
-                            "route: genealogy.upstream", genealogy.upstream, view, batch_id
+                            "reads: genealogy.upstream", genealogy.upstream, view, batch_id
                         )
                         body["upstream"] = step(
-                            "route: presenters.lineage",
-                            presenters.lineage,
+                            "reads: batches.present_trace",
+                            batches.present_trace,
                             traced,
                             auditor,
                             "upstream",
                         )
-                        shares = step("route: genealogy.provenance", genealogy.provenance, traced)
+                        shares = step("reads: genealogy.provenance", genealogy.provenance, traced)
                         body["provenance"] = step(
-                            "route: presenters.provenance", presenters.provenance, traced, shares
+                            "reads: batches.present_provenance",
+                            batches.present_provenance,
+                            traced,
+                            shares,
                         )
                     path = "/v1/batches/{actor}/{lot}/as-of"
                 rf = fields[path]

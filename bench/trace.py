@@ -543,15 +543,15 @@ class _TimedView:
 
 def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
     """The server's work for each query, step by step in one thread, without HTTP: the
-    calls routes/batches.py makes, with the view's queries timed one by one. Median ms
+    query layer's calls the routes make (lodestone.reads.batches), with the view's queries timed one by one. Median ms
     per step over ``reps`` runs."""
     import statistics
 
     from lodestone.domain.access import Principal, Role
-    from lodestone.gateway import presenters
     from lodestone.gateway.runtime import Runtime
     from lodestone.infra.settings import Settings
     from lodestone.projections import genealogy
+    from lodestone.reads import batches
 
     runtime = Runtime(Settings(data_dir=data_dir))
     auditor = Principal("bench-auditor", Role.AUDITOR)
@@ -584,11 +584,13 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
                         genealogy.provenance,
                         lineage,
                     )
-                    body = step("presenters.provenance", presenters.provenance, lineage, shares)
+                    body = step(
+                        "batches.present_provenance", batches.present_provenance, lineage, shares
+                    )
                 else:
                     body = step(
-                        "presenters.lineage (incl. plain())",
-                        presenters.lineage,
+                        "batches.present_trace",
+                        batches.present_trace,
                         lineage,
                         auditor,
                         name,

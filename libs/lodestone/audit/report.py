@@ -38,7 +38,6 @@ from eventsourcing.application import AggregateNotFoundError
 from lodestone import integrity
 from lodestone.audit import bundle as bundles
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected
-from lodestone.audit.history import Entry, entries
 from lodestone.domain.access import Credential
 from lodestone.domain.batches import Batch
 from lodestone.domain.licences import QUOTAS, Licence, LicenceKind
@@ -48,6 +47,7 @@ from lodestone.infra.checkpoints import CheckpointStore
 from lodestone.infra.event_rows import EventRows
 from lodestone.ledger import Ledger
 from lodestone.projections import genealogy
+from lodestone.reads.history import Entry, entries
 
 FORMAT = "lodestone.audit-report.v1"
 #: A step recorded this long after it happened is flagged: late reports are how

@@ -211,8 +211,8 @@ def replay(
     upto: Annotated[int | None, typer.Option(help="Stop after this version")] = None,
 ) -> None:
     """Walk a batch's events one by one, printing each event and the state after it."""
-    from lodestone.audit import history as hist
     from lodestone.infra.wiring import build_event_rows, build_ledger
+    from lodestone.reads import history as hist
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)

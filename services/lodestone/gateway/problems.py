@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from lodestone.domain.refusals import Refusal
@@ -31,6 +32,44 @@ TITLES = {
     "not-found": "Not found",
     "forbidden": "Not allowed",
     "conflict": "Conflict",
+}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx and 5xx of the API is answered."""
+
+    type: str = Field(examples=["urn:lodestone:problem:mass-available"])
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(None, description="The field at fault, as a path: inputs[0].kg")
+    rule: str = Field(description="The rule broken, e.g. mass-available, custody, role")
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        None, description="Every invalid field (422), each with field, rule and detail"
+    )
+
+
+def _described(description: str) -> dict[str, Any]:
+    # Inline schema under the problem media type (a model in ``responses`` would be
+    # documented as application/json, which these answers never are).
+    schema = Problem.model_json_schema()
+    return {"description": description, "content": {MEDIA_TYPE: {"schema": schema}}}
+
+
+#: What a read can answer besides its 2xx, for the OpenAPI document.
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _described("No key, or an unknown or revoked one"),
+    403: _described("This role may not read this"),
+    404: _described("No such batch, actor, facility or licence"),
+    422: _described("A parameter is invalid: the problem names it and the rule"),
+}
+#: What a write can answer besides its 201.
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **READ_ERRORS,
+    404: _described("A reference in the path does not exist"),
+    409: _described("A conflicting write (a lot code taken, a concurrent change); nothing stored"),
+    422: _described("Invalid input or a business rule broken; nothing stored"),
 }
 
 
@@ -103,7 +142,8 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Called outside the ``except`` block: the exception is passed explicitly.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         500, "Internal error", "the request was not completed; nothing was stored", "internal"
     )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from lodestone.domain.access import Principal, Role
-from lodestone.gateway import presenters
 from lodestone.gateway.auth import hash_key, new_key
 from lodestone.gateway.deps import IdempotencyKey, PrincipalDep, RuntimeDep, roles
+from lodestone.gateway.problems import READ_ERRORS
 from lodestone.gateway.schemas.registry import (
     ActorCreate,
     CredentialCreate,
@@ -21,6 +21,8 @@ from lodestone.gateway.schemas.registry import (
 )
 from lodestone.gateway.writes import fingerprint, submit
 from lodestone.ledger import commands as c
+from lodestone.reads import registry
+from lodestone.reads.types import ActorView, FacilityView, LicenceView, Me
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
@@ -136,75 +138,30 @@ def revoke_credential(
     )
 
 
-@router.get("/me", summary="Who the presented key is")
-def whoami(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
-    actor = runtime.ledger.actor(principal.actor) if principal.actor else None
-    return {
-        "id": principal.id,
-        "role": principal.role.value,
-        "actor": actor.code if actor else None,
-    }
+@router.get("/me", summary="Who the presented key is", response_model=Me, responses=READ_ERRORS)
+def whoami(principal: PrincipalDep, runtime: RuntimeDep) -> Me:
+    return registry.me(runtime.ledger, principal)
 
 
-@router.get("/actors/{code}", summary="An actor")
-def get_actor(code: str, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    actor = runtime.ledger.actor_by_code(code)
-    return presenters.plain(
-        {
-            "id": actor.id,
-            "code": actor.code,
-            "name": actor.name,
-            "country": actor.country,
-            "roles": actor.roles,
-        }
-    )
+@router.get("/actors/{code}", summary="An actor", response_model=ActorView, responses=READ_ERRORS)
+def get_actor(code: str, runtime: RuntimeDep, principal: PrincipalDep) -> ActorView:
+    return registry.actor(runtime.ledger, code)
 
 
-@router.get("/facilities/{code}", summary="A facility")
-def get_facility(code: str, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    facility = runtime.ledger.facility_by_code(code)
-    owner = runtime.ledger.actor(facility.owner_id)
-    return presenters.plain(
-        {
-            "id": facility.id,
-            "code": facility.code,
-            "name": facility.name,
-            "kind": facility.kind.value,
-            "owner": owner.code,
-            "country": facility.country,
-            "location": facility.location,
-        }
-    )
+@router.get(
+    "/facilities/{code}", summary="A facility", response_model=FacilityView, responses=READ_ERRORS
+)
+def get_facility(code: str, runtime: RuntimeDep, principal: PrincipalDep) -> FacilityView:
+    return registry.facility(runtime.ledger, code)
 
 
-@router.get("/licences/{number}", summary="A licence or quota, drawn and remaining")
-def get_licence(number: str, runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get(
+    "/licences/{number}",
+    summary="A licence or quota, drawn and remaining",
+    response_model=LicenceView,
+    responses=READ_ERRORS,
+)
+def get_licence(number: str, runtime: RuntimeDep, principal: PrincipalDep) -> LicenceView:
     """Consignee, end user and contract are commercial details: shown to the holder, the
     consignee, auditors, regulators and admins only."""
-    licence = runtime.ledger.licence_by_number(number)
-    holder = runtime.ledger.actor(licence.holder_id)
-    sees = principal.sees_commercial(licence.holder_id, licence.consignee_id)
-    consignee = runtime.ledger.actor(licence.consignee_id).code if licence.consignee_id else None
-    body: dict[str, Any] = {
-        "id": licence.id,
-        "number": licence.number,
-        "kind": licence.kind.value,
-        "holder": holder.code,
-        "unit": "kg REO" if licence.kind.value.endswith("quota") else "kg",
-        "max_kg": licence.max_kg,
-        "drawn_kg": licence.drawn_kg,
-        "remaining_kg": licence.remaining_kg,
-        "draws": licence.draws,
-        "valid_from": licence.valid_from,
-        "valid_until": licence.valid_until,
-    }
-    if licence.kind.value == "export_licence":
-        body |= {
-            "items": licence.items,
-            "destination_country": licence.destination_country,
-            "consignee": consignee if sees else presenters.REDACTED,
-            "end_user": licence.end_user if sees else presenters.REDACTED,
-            "end_use": licence.end_use if sees else presenters.REDACTED,
-            "contract": licence.contract if sees else presenters.REDACTED,
-        }
-    return presenters.plain(body)
+    return registry.licence(runtime.ledger, number, principal)

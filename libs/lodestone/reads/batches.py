@@ -1,44 +1,55 @@
-"""Turning aggregates and read-model rows into JSON, hiding commercial details
-(client names, contracts, prices) from callers who are not party to them."""
+"""A batch as a caller may see it: its state from the event store; its upstream,
+downstream and provenance from the genealogy read model.
+
+Redaction lives here, once: client names, contracts, prices, and the facilities and lot
+references that name companies are shown to the parties of a batch, auditors,
+regulators and admins (``Principal.sees_commercial``); others see material, masses,
+countries and origins (mines are not clients).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from lodestone.domain.access import Principal
 from lodestone.domain.batches import Batch
+from lodestone.domain.refusals import NotFound
 from lodestone.ledger import Ledger
-from lodestone.projections.genealogy import Lineage, Name, OriginShare
+from lodestone.projections import genealogy
+from lodestone.projections.genealogy import Lineage, Name, OriginShare, Trade
+from lodestone.reads.json import decimal_text, plain
+from lodestone.reads.types import (
+    BatchState,
+    PartyRef,
+    Provenance,
+    Redacted,
+    Trace,
+    TraceEdge,
+    TraceNode,
+    TraceSummary,
+    TradeView,
+)
 
-REDACTED = {"redacted": True}
+Direction = Literal["upstream", "downstream"]
+
+#: What a non-party sees in place of a hidden detail.
+REDACTED: Redacted = {"redacted": True}
+
+#: A view caught up with every event recorded so far (read-your-writes on the embedded
+#: default): the gateway passes its ``fresh_view``.
+ViewSource = Callable[[], genealogy.GenealogyView]
 
 
-def plain(value: Any) -> Any:
-    """Exact JSON: decimals as strings (never floats), ids as strings."""
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")  # one spelling per value: "0.5", never "0.500000"
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
+def batch_id(ledger: Ledger, actor: str, lot: str) -> UUID:
+    """The id of batch ACTOR/LOT, or NotFound."""
+    found: UUID = ledger.batch(f"{actor}/{lot}").id
+    return found
 
 
-def _party(name: Name | None) -> dict[str, Any] | None:
-    if name is None:
-        return None
-    return {"code": name.code, "name": name.name, "country": name.country}
-
-
-def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str, Any]:
+def state(ledger: Ledger, batch: Batch, principal: Principal) -> BatchState:
     """The authoritative current state, read from the event store."""
     facility = ledger.facility(batch.facility_id)
     custodian = ledger.actor(batch.custodian_id)
@@ -46,7 +57,7 @@ def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str,
     if batch.export:
         parties |= {batch.export["exporter_id"], batch.export["consignee_id"]}
     sees = principal.sees_commercial(*parties)
-    state: dict[str, Any] = {
+    result: dict[str, Any] = {
         "id": batch.id,
         "batch": batch.reference,
         "lot_code": batch.lot_code,
@@ -84,7 +95,7 @@ def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str,
         licence = (
             ledger.licence(batch.origin["licence_id"]) if batch.origin.get("licence_id") else None
         )
-        state["origin"] = {
+        result["origin"] = {
             "kind": batch.origin["kind"],
             "facility": origin_facility.code,
             "country": batch.origin["country"],
@@ -92,33 +103,87 @@ def batch_state(ledger: Ledger, batch: Batch, principal: Principal) -> dict[str,
         }
     if batch.export:
         consignee = ledger.actor(batch.export["consignee_id"])
-        state["export"] = {
+        result["export"] = {
             "licence": ledger.licence(batch.export["licence_id"]).number,
             "destination_country": batch.export["destination_country"],
             "consignee": consignee.code if sees else REDACTED,
             "kg": batch.export["kg"],
         }
     corrections = getattr(batch, "corrections", [])
-    state["corrected"] = bool(corrections)
+    result["corrected"] = bool(corrections)
     if corrections:
         # What was corrected and why; who corrected is for the parties and authorities.
-        state["corrections"] = [
+        result["corrections"] = [
             {k: v for k, v in c.items() if sees or k not in ("reported_by",)} for c in corrections
         ]
     if batch.quarantine:
-        state["quarantine"] = {
+        result["quarantine"] = {
             "reason": batch.quarantine["reason"],
             "by_role": batch.quarantine["by_role"],
         }
-    return plain(state)
+    return cast(BatchState, plain(result))
 
 
-def _reference(ledger: Ledger, batch_id: UUID) -> str:
-    parent = ledger.repository.get(batch_id)
-    return parent.reference if isinstance(parent, Batch) else str(batch_id)
+def state_by_id(ledger: Ledger, id: UUID, principal: Principal) -> BatchState:
+    return state(ledger, ledger.batch(str(id)), principal)
 
 
-def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str, Any]:
+def state_by_ref(ledger: Ledger, actor: str, lot: str, principal: Principal) -> BatchState:
+    return state(ledger, ledger.batch(f"{actor}/{lot}"), principal)
+
+
+def _reference(ledger: Ledger, id: UUID) -> str:
+    parent: Any = ledger.repository.get(id)
+    return parent.reference if isinstance(parent, Batch) else str(id)
+
+
+# --- traces ------------------------------------------------------------------------------
+
+
+def trace(
+    ledger: Ledger,
+    view: ViewSource,
+    actor: str,
+    lot: str,
+    principal: Principal,
+    direction: Direction,
+) -> Trace:
+    """Every ancestor back to the mines, or every descendant to whoever holds the
+    material now, with the mass each step took from each input."""
+    traced = _projected(ledger, view, actor, lot, direction)
+    return present_trace(traced, principal, direction)
+
+
+def provenance(
+    ledger: Ledger, view: ViewSource, actor: str, lot: str, principal: Principal
+) -> Provenance:
+    """For each rare earth in the batch, the share of each origin (mine with its quota
+    and country, or recycling intake) in its content, by mass balance."""
+    traced = _projected(ledger, view, actor, lot, "upstream")
+    return present_provenance(traced, genealogy.provenance(traced))
+
+
+def _projected(
+    ledger: Ledger, view: ViewSource, actor: str, lot: str, direction: Direction
+) -> Lineage:
+    id = batch_id(ledger, actor, lot)
+    traced = (
+        genealogy.upstream(view(), id)
+        if direction == "upstream"
+        else genealogy.downstream(view(), id)
+    )
+    if traced.root not in traced.batches:
+        raise NotFound("", "exists", f"batch {actor}/{lot} is not in the genealogy yet")
+    return traced
+
+
+def _party(name: Name | None) -> PartyRef | None:
+    if name is None:
+        return None
+    return {"code": name.code, "name": name.name, "country": name.country}
+
+
+def present_trace(lineage_: Lineage, principal: Principal, direction: str) -> Trace:
     """A trace of hundreds or thousands of batches: built directly as JSON-ready text
     (ids spelt once each, decimals formatted once), not converted afterwards."""
     names = lineage_.names
@@ -132,10 +197,10 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
 
     parties_of: dict[UUID, str] = {}
     party = {id: _party(name) for id, name in names.items()}
-    trades_by_batch: dict[UUID, list[Any]] = {}
+    trades_by_batch: dict[UUID, list[Trade]] = {}
     for trade in lineage_.trades:
         trades_by_batch.setdefault(trade.batch_id, []).append(trade)
-    nodes = []
+    nodes: list[TraceNode] = []
     for row in lineage_.batches.values():
         parties = {row.reporter_id, row.custodian_id}
         for trade in trades_by_batch.get(row.id, ()):
@@ -145,7 +210,10 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
         # country and the origin (mines are not clients).
         sees = principal.sees_commercial(*(p for p in parties if p))
         facility = names.get(row.facility_id) if row.facility_id else None
-        node: dict[str, Any] = {
+        custodian: PartyRef | None = (
+            party.get(row.custodian_id) if sees and row.custodian_id else {"redacted": True}
+        )
+        node: TraceNode = {
             "id": tid(row.id),
             "batch": row.reference if sees or row.id == lineage_.root else None,
             "material": row.material,
@@ -156,8 +224,8 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
             if sees and row.facility_id
             else None
             if sees
-            else {"country": facility.country if facility else None, **REDACTED},
-            "custodian": party.get(row.custodian_id) if sees and row.custodian_id else REDACTED,
+            else {"country": facility.country if facility else None, "redacted": True},
+            "custodian": custodian,
         }
         if row.corrections:
             node["corrections"] = row.corrections  # its history was corrected: see /history
@@ -169,12 +237,12 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
                 "country": row.origin_country,
             }
         if direction == "downstream" and row.id in trades_by_batch:
-            node["trades"] = [plain(_trade(t, names, principal)) for t in trades_by_batch[row.id]]
-        if node["custodian"] is not REDACTED and node["custodian"]:
-            parties_of[row.id] = node["custodian"]["code"]
+            node["trades"] = [_trade(t, names, principal) for t in trades_by_batch[row.id]]
+        if custodian and "code" in custodian:
+            parties_of[row.id] = custodian["code"]
         nodes.append(node)
     nodes.sort(key=lambda n: (n["batch"] or "", n["id"]))
-    edges = [
+    edges: list[TraceEdge] = [
         {
             "from": tid(e.parent_id),
             "to": tid(e.child_id),
@@ -196,33 +264,39 @@ def lineage(lineage_: Lineage, principal: Principal, direction: str) -> dict[str
     return {
         "batch": root.reference if root else None,
         "direction": direction,
-        "summary": summary,
+        "summary": cast(TraceSummary, summary),
         "nodes": nodes,
         "edges": edges,
     }
 
 
 def _decimal(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
+    return None if value is None else decimal_text(value)
 
 
-def _trade(trade: Any, names: dict[UUID, Name], principal: Principal) -> dict[str, Any]:
+def _trade(trade: Trade, names: dict[UUID, Name], principal: Principal) -> TradeView:
     sees = principal.sees_commercial(trade.from_id, trade.to_id)
-    return {
-        "kind": trade.kind,
-        "kg": trade.kg,
-        "occurred_at": trade.occurred_at,
-        "from": _party(names.get(trade.from_id))
-        if trade.from_id and sees
-        else (REDACTED if trade.from_id else None),
-        "to": _party(names.get(trade.to_id))
-        if trade.to_id and sees
-        else (REDACTED if trade.to_id else None),
-        "contract": trade.contract if sees else REDACTED,
-        "price": trade.price if sees else REDACTED,
-        "currency": trade.currency if sees else REDACTED,
-        "destination_country": trade.destination_country or None,
-    }
+    hidden: Redacted = {"redacted": True}
+    return cast(
+        TradeView,
+        plain(
+            {
+                "kind": trade.kind,
+                "kg": trade.kg,
+                "occurred_at": trade.occurred_at,
+                "from": _party(names.get(trade.from_id))
+                if trade.from_id and sees
+                else (hidden if trade.from_id else None),
+                "to": _party(names.get(trade.to_id))
+                if trade.to_id and sees
+                else (hidden if trade.to_id else None),
+                "contract": trade.contract if sees else hidden,
+                "price": trade.price if sees else hidden,
+                "currency": trade.currency if sees else hidden,
+                "destination_country": trade.destination_country or None,
+            }
+        ),
+    )
 
 
 def _code(names: dict[UUID, Name], id: UUID | None) -> str | None:
@@ -232,7 +306,7 @@ def _code(names: dict[UUID, Name], id: UUID | None) -> str | None:
     return name.code if name else str(id)
 
 
-def provenance(lineage_: Lineage, shares: dict[str, list[OriginShare]]) -> dict[str, Any]:
+def present_provenance(lineage_: Lineage, shares: dict[str, list[OriginShare]]) -> Provenance:
     root = lineage_.batches[lineage_.root]
     names = lineage_.names
     by_country: dict[str, dict[str, Decimal]] = {}
@@ -259,18 +333,17 @@ def provenance(lineage_: Lineage, shares: dict[str, list[OriginShare]]) -> dict[
             country[o.country or "unknown"] = (
                 country.get(o.country or "unknown", Decimal(0)) + o.share
             )
-    return plain(
-        {
-            "batch": root.reference,
-            "model": "mass balance (ISO 22095): inputs of each step pooled per element",
-            # A consumed batch is described as it was made.
-            "basis": "remaining" if root.remaining_kg else "initial",
-            "basis_kg": root.remaining_kg or root.initial_kg,
-            "elements": elements,
-            "by_country": by_country,
-        }
+    return cast(
+        Provenance,
+        plain(
+            {
+                "batch": root.reference,
+                "model": "mass balance (ISO 22095): inputs of each step pooled per element",
+                # A consumed batch is described as it was made.
+                "basis": "remaining" if root.remaining_kg else "initial",
+                "basis_kg": root.remaining_kg or root.initial_kg,
+                "elements": elements,
+                "by_country": by_country,
+            }
+        ),
     )
-
-
-def names_of(items: Iterable[Name]) -> list[dict[str, Any]]:
-    return [_party(n) or {} for n in items]

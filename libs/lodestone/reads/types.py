@@ -1,0 +1,293 @@
+"""The shapes of every answer the query layer gives: typed for the code that builds
+them (mypy checks each literal against its shape) and, read by the gateway as response
+models, for the OpenAPI document. Decimals, ids and times are strings (exact JSON).
+
+A key that is absent in some answers is ``NotRequired``; a detail hidden from a caller
+who is not party to it is ``{"redacted": true}`` in its place (``Redacted``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired
+
+# pydantic reads TypedDicts as schemas only from typing_extensions before Python 3.12.
+from typing_extensions import TypedDict
+
+
+class Redacted(TypedDict):
+    redacted: bool
+
+
+class PartyRef(TypedDict, total=False):
+    """An actor or facility as a caller may see it: a party sees code and name; others
+    see at most the kind and country, with ``redacted``."""
+
+    code: str
+    name: str
+    kind: str
+    country: str | None
+    redacted: bool
+
+
+class ParentRef(TypedDict):
+    batch: str | None  # ACTOR/LOT of the supplier's batch: parties only
+    id: str
+    kg: str
+
+
+class OriginView(TypedDict):
+    kind: str  # mined | recycled
+    facility: str | None
+    country: str | None
+    quota: str | None
+
+
+class TraceOrigin(TypedDict):
+    kind: str  # mined | recycled
+    facility: str | None
+    quota: str | None
+    country: str | None
+
+
+class ExportView(TypedDict):
+    licence: str
+    destination_country: str
+    consignee: str | Redacted
+    kg: str
+
+
+class QuarantineView(TypedDict):
+    reason: str
+    by_role: str
+
+
+class BatchState(TypedDict):
+    id: str
+    batch: str
+    lot_code: str
+    material: str
+    status: str
+    initial_kg: str
+    remaining_kg: str
+    composition: dict[str, str]
+    facility: PartyRef
+    custodian: PartyRef
+    created_at: str
+    version: int
+    parents: list[ParentRef]
+    origin: NotRequired[OriginView]
+    export: NotRequired[ExportView]
+    corrected: bool
+    corrections: NotRequired[list[dict[str, Any]]]
+    quarantine: NotRequired[QuarantineView]
+
+
+TradeView = TypedDict(
+    "TradeView",
+    {
+        "kind": str,  # sale | export | receipt
+        "kg": str,
+        "occurred_at": str,
+        "from": PartyRef | None,
+        "to": PartyRef | None,
+        "contract": str | Redacted,
+        "price": str | Redacted | None,
+        "currency": str | Redacted,
+        "destination_country": str | None,
+    },
+)
+
+
+class TraceNode(TypedDict):
+    id: str
+    batch: str | None  # ACTOR/LOT: the root, and batches the caller is party to
+    material: str | None
+    status: NotRequired[str | None]
+    initial_kg: str | None
+    remaining_kg: NotRequired[str | None]
+    facility: NotRequired[PartyRef | None]
+    custodian: NotRequired[PartyRef | None]
+    corrections: NotRequired[int]
+    origin: NotRequired[TraceOrigin]
+    trades: NotRequired[list[TradeView]]
+
+
+TraceEdge = TypedDict(
+    "TraceEdge",
+    {"from": str, "to": str, "kg": str | None, "operation": str, "operation_id": str},
+)
+
+
+class TraceSummary(TypedDict):
+    batches: int
+    edges: int
+    origins: NotRequired[int]
+    end_holders: NotRequired[list[str]]
+
+
+class Trace(TypedDict):
+    batch: str | None
+    direction: str  # upstream | downstream
+    summary: TraceSummary
+    nodes: list[TraceNode]
+    edges: list[TraceEdge]
+
+
+class OriginShareView(TypedDict):
+    kind: str  # mined | recycled | unattributed
+    mine: str | None
+    facility: str | None
+    quota: str | None
+    country: str | None
+    share: str
+    kg: str
+
+
+class ElementProvenance(TypedDict):
+    kg: str
+    origins: list[OriginShareView]
+
+
+class Provenance(TypedDict):
+    batch: str | None
+    model: str
+    basis: str  # remaining | initial
+    basis_kg: str | None
+    elements: dict[str, ElementProvenance]
+    by_country: dict[str, dict[str, str]]
+
+
+class Reporter(TypedDict):
+    principal: str
+    role: str
+    label: str
+    actor: str | None
+
+
+class HistoryEntry(TypedDict):
+    position: int
+    aggregate_id: str
+    version: int
+    type: str
+    occurred_at: str | None
+    recorded_at: str | None
+    reported_by: Reporter | str | None
+    hash: str | None
+    prev: str | None
+    intact: bool
+    facts: dict[str, Any]
+    corrected_by_versions: NotRequired[list[int]]
+
+
+class History(TypedDict):
+    batch: str
+    id: str
+    lineage: str  # none | upstream | downstream
+    events: list[HistoryEntry]
+
+
+class AsOfAnswer(TypedDict):
+    batch: str
+    clock: str  # recorded | occurred | version
+    at: str | None
+    version: int
+    events_after: int
+    existed: bool
+    state: BatchState | None
+    upstream: NotRequired[Trace]
+    provenance: NotRequired[Provenance]
+
+
+class Me(TypedDict):
+    id: str
+    role: str
+    actor: str | None
+
+
+class ActorView(TypedDict):
+    id: str
+    code: str
+    name: str
+    country: str
+    roles: list[str]
+
+
+class FacilityView(TypedDict):
+    id: str
+    code: str
+    name: str
+    kind: str
+    owner: str
+    country: str
+    location: str | None
+
+
+class LicenceView(TypedDict):
+    id: str
+    number: str
+    kind: str
+    holder: str
+    unit: str
+    max_kg: str
+    drawn_kg: str
+    remaining_kg: str
+    draws: int  # how many shipments or extractions drew it
+    valid_from: str
+    valid_until: str
+    items: NotRequired[list[dict[str, Any]]]
+    destination_country: NotRequired[str | None]
+    consignee: NotRequired[str | Redacted | None]
+    end_user: NotRequired[str | Redacted | None]
+    end_use: NotRequired[str | Redacted | None]
+    contract: NotRequired[str | Redacted | None]
+
+
+# --- audit answers ------------------------------------------------------------------------
+
+
+class CheckpointView(TypedDict):
+    seq: int
+    first_position: int
+    last_position: int
+    count: int
+    root: str
+    prev: str | None
+    created_at: str
+    hash: str
+
+
+class Checkpoints(TypedDict):
+    checkpoints: list[CheckpointView]
+
+
+class CheckpointsMade(TypedDict):
+    made: list[CheckpointView]
+    latest: CheckpointView | None
+
+
+class VerifyProblem(TypedDict):
+    kind: str  # edited | missing | reordered | chain-broken | checkpoint-mismatch | ...
+    detail: str
+    position: int | None
+    aggregate_id: str | None
+    version: int | None
+    checkpoint: int | None
+
+
+class Verification(TypedDict):
+    ok: bool
+    events: int
+    aggregates: int
+    checkpoints: int
+    covered_up_to_position: int
+    uncovered_events: int
+    newest_checkpoint: CheckpointView | None
+    compared_with_published: int
+    first_problem: VerifyProblem | None
+    problems: list[VerifyProblem]
+
+
+class Health(TypedDict):
+    status: str
+    recorded_position: int
+    genealogy_position: int | None
