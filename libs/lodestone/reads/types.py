@@ -291,3 +291,22 @@ class Health(TypedDict):
     status: str
     recorded_position: int
     genealogy_position: int | None
+
+
+class AuditReport(TypedDict):
+    """``lodestone.audit-report.v1``: each section as ``lodestone.audit.report`` builds it."""
+
+    format: str
+    generated_at: str
+    audience: str
+    confidential: str
+    batch: str
+    id: str
+    state: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    genealogy: dict[str, Any]
+    provenance: dict[str, Any]
+    licences: list[dict[str, Any]]
+    corrections: list[dict[str, Any]]
+    anomalies: list[dict[str, Any]]
+    verification: dict[str, Any]

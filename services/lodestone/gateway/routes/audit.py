@@ -94,7 +94,10 @@ def as_of(
 
 
 @router.get(
-    "/v1/batches/{actor}/{lot}/bundle", summary="Audit bundle: events, hashes and checkpoint proofs"
+    "/v1/batches/{actor}/{lot}/bundle",
+    summary="Audit bundle: events, hashes and checkpoint proofs",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "The bundle file"}},
 )
 def bundle(actor: str, lot: str, runtime: RuntimeDep) -> Response:
     """One canonical JSON file that ``/v1/audit/verifier.py`` checks without Lodestone."""
@@ -114,6 +117,7 @@ def bundle(actor: str, lot: str, runtime: RuntimeDep) -> Response:
     "/v1/audit/verifier.py",
     summary="The standalone bundle verifier (Python, standard library only)",
     response_class=PlainTextResponse,
+    responses={200: {"content": {"text/x-python": {}}, "description": "integrity.py"}},
 )
 def verifier() -> PlainTextResponse:
     source = inspect.getsource(integrity)

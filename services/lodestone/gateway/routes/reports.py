@@ -3,7 +3,7 @@ client names, contracts and prices, so only auditors, regulators and admins get 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import HTMLResponse
@@ -11,14 +11,22 @@ from fastapi.responses import HTMLResponse
 from lodestone.audit import report as reports
 from lodestone.domain.access import Role
 from lodestone.gateway.deps import RuntimeDep, roles
+from lodestone.gateway.problems import READ_ERRORS
+from lodestone.reads import batches
+from lodestone.reads.types import AuditReport
 
 AUDITORS = (Role.AUDITOR, Role.REGULATOR, Role.ADMIN)
-router = APIRouter(prefix="/v1/batches", tags=["reports"], dependencies=[Depends(roles(*AUDITORS))])
+router = APIRouter(
+    prefix="/v1/batches",
+    tags=["reports"],
+    dependencies=[Depends(roles(*AUDITORS))],
+    responses=READ_ERRORS,
+)
 
 
-def _report(runtime: RuntimeDep, actor: str, lot: str) -> dict[str, Any]:
-    batch_id = runtime.ledger.batch(f"{actor}/{lot}").id
-    return reports.build(
+def _report(runtime: RuntimeDep, actor: str, lot: str) -> AuditReport:
+    batch_id = batches.batch_id(runtime.ledger, actor, lot)
+    report = reports.build(
         runtime.ledger,
         runtime.rows,
         runtime.fresh_view(),
@@ -26,10 +34,13 @@ def _report(runtime: RuntimeDep, actor: str, lot: str) -> dict[str, Any]:
         runtime.checkpointer,
         batch_id,
     )
+    return cast(AuditReport, report)
 
 
-@router.get("/{actor}/{lot}/report", summary="Audit report of a batch (JSON)")
-def report_json(actor: str, lot: str, runtime: RuntimeDep) -> dict[str, Any]:
+@router.get(
+    "/{actor}/{lot}/report", summary="Audit report of a batch (JSON)", response_model=AuditReport
+)
+def report_json(actor: str, lot: str, runtime: RuntimeDep) -> AuditReport:
     """State; custody timeline with event and record times and reporters; genealogy up
     to the mines and down to the end clients with masses; provenance shares per
     element; quotas and licences drawn; corrections; anomalies; and the verification
@@ -45,7 +56,7 @@ def report_json(actor: str, lot: str, runtime: RuntimeDep) -> dict[str, Any]:
 def report_html(actor: str, lot: str, runtime: RuntimeDep) -> HTMLResponse:
     """The JSON report as one self-contained page: styles and the genealogy graph
     (SVG drawn by Graphviz) are inline."""
-    return HTMLResponse(reports.html(_report(runtime, actor, lot)))
+    return HTMLResponse(reports.html(dict(_report(runtime, actor, lot))))
 
 
 @router.get(
@@ -56,7 +67,7 @@ def report_html(actor: str, lot: str, runtime: RuntimeDep) -> HTMLResponse:
 )
 def report_pdf(actor: str, lot: str, runtime: RuntimeDep) -> Response:
     """The HTML report laid out for print by WeasyPrint."""
-    document = reports.pdf(_report(runtime, actor, lot))
+    document = reports.pdf(dict(_report(runtime, actor, lot)))
     name = f"lodestone-report-{actor}-{lot}.pdf"
     return Response(
         document,
