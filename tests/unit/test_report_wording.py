@@ -9,10 +9,10 @@ from uuid import uuid4
 
 from eventsourcing.domain import DomainEvent
 
-from lodestone.reads.history import Entry
 from lodestone.audit.report.context import Context
 from lodestone.audit.report.wording import SENTENCES, summary
 from lodestone.domain.batches import Batch
+from lodestone.reads.history import Entry
 
 #: The batch's event classes that are never stored as themselves, only their subclasses.
 BASES = {"Event", "Created", "Step", "Snapshot"}
