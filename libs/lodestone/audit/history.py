@@ -30,8 +30,8 @@ from eventsourcing.persistence import StoredEvent
 
 from lodestone import integrity
 from lodestone.domain.batches import Batch
-from lodestone.infra.event_rows import EventRows, Row
 from lodestone.ledger import Ledger
+from lodestone.ledger.stores import EventRows, Row
 from lodestone.projections import genealogy
 
 HIDDEN = {"originator_id", "originator_version", "timestamp"}

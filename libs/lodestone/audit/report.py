@@ -44,9 +44,8 @@ from lodestone.domain.batches import Batch
 from lodestone.domain.licences import QUOTAS, Licence, LicenceKind
 from lodestone.domain.refusals import Conflict, NotFound
 from lodestone.domain.values import RARE_EARTHS
-from lodestone.infra.checkpoints import CheckpointStore
-from lodestone.infra.event_rows import EventRows
 from lodestone.ledger import Ledger
+from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections import genealogy
 
 FORMAT = "lodestone.audit-report.v1"

@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.tree import Tree
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.cli import audit, report
 from lodestone.cli.kafka import kafka_app
-from lodestone.infra.settings import Settings
 
 app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
@@ -65,8 +65,8 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Load a deterministic demo chain (mines to end clients) and start the gateway."""
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.demo.generator import load
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir, port=port)
@@ -130,7 +130,7 @@ def trace(
     ] = False,
 ) -> None:
     """Print a batch's genealogy as a tree and its provenance shares per element."""
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.projections import genealogy
     from lodestone.streaming.projector import genealogy_projector
 
@@ -229,7 +229,7 @@ def rebuild(
 ) -> None:
     """Empty the genealogy read model and rebuild it from position 0, ending in exactly
     the state it had (the fingerprint before and after is printed)."""
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir)
