@@ -8,6 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 from rich.console import Console
@@ -142,12 +143,12 @@ def trace(
     lineage = (
         genealogy.downstream(view, root_id) if downstream else genealogy.upstream(view, root_id)
     )
-    links: dict[object, list[genealogy.Edge]] = {}
+    links: dict[UUID, list[genealogy.Edge]] = {}
     for edge in lineage.edges:
         links.setdefault(edge.parent_id if downstream else edge.child_id, []).append(edge)
 
-    def label(batch_id: object, kg: object = None) -> str:
-        row = lineage.batches.get(batch_id)  # type: ignore[arg-type]
+    def label(batch_id: UUID, kg: object = None) -> str:
+        row = lineage.batches.get(batch_id)
         if row is None:
             return str(batch_id)
         origin = (
@@ -159,9 +160,9 @@ def trace(
         return f"[bold]{row.reference}[/] {row.material} {row.initial_kg} kg {row.status}{taken}{origin}"
 
     tree = Tree(label(root_id))
-    shown: set[object] = set()
+    shown: set[UUID] = set()
 
-    def grow(node: Tree, batch_id: object, depth: int) -> None:
+    def grow(node: Tree, batch_id: UUID, depth: int) -> None:
         for edge in links.get(batch_id, ()):
             nxt = edge.child_id if downstream else edge.parent_id
             branch = node.add(label(nxt, edge.kg))
