@@ -448,11 +448,11 @@ def _watchdog(broker_pid: int, remove: Path | None) -> subprocess.Popen[bytes]:
 
 @contextlib.contextmanager
 def kafka_broker(data_dir: Path | None = None, heap: str = "512m") -> Iterator[Any]:
-    """A real local Kafka broker (lodestone.infra.kafka_local.LocalKafka), stopped on
+    """A real local Kafka broker (lodestone.devtools.kafka_local.LocalKafka), stopped on
     exit whatever happens. Without ``data_dir`` it lives in a temporary directory that
     is removed afterwards; with one (a cache), the broker keeps that directory and its
     ports. Yields the LocalKafka (``.bootstrap``, ``.pid``)."""
-    from lodestone.infra.kafka_local import LocalKafka
+    from lodestone.devtools.kafka_local import LocalKafka
 
     temp = None
     if data_dir is None:
@@ -504,7 +504,7 @@ class DemoStore:
 
     @property
     def path(self) -> Path:
-        """The SQLite event store (eventsourcing, lodestone.ledger.application.sqlite_env)."""
+        """The SQLite event store (eventsourcing, lodestone.infra.sqlite.database.sqlite_env)."""
         return self.home / "events.sqlite"
 
     @property
@@ -520,8 +520,8 @@ def demo_store(target_events: int, seed: int = 7, log: Callable[[str], None] = p
     takes about 1 s per 1,000 commands here (a 1M-event store: ~455,000 commands, 8-15
     minutes). Treat the cached file as read-only: copy it before anything writes to it."""
     from lodestone.demo.generator import load as load_demo
+    from lodestone.infra.sqlite.database import sqlite_env
     from lodestone.ledger import Ledger
-    from lodestone.ledger.application import sqlite_env
 
     commands = max(1, math.ceil(target_events / DEMO_EVENTS_PER_COMMAND))
     key = f"demo-s{seed}-c{commands}-v{DEMO_STORE_VERSION}"

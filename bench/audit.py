@@ -136,9 +136,9 @@ class Lot:
 
 class Builder:
     def __init__(self, data_dir: Path, auditor_key: str) -> None:
+        from lodestone.bootstrap.settings import Settings
+        from lodestone.bootstrap.stores import build_ledger
         from lodestone.domain.access import Principal, Role
-        from lodestone.infra.settings import Settings
-        from lodestone.infra.wiring import build_ledger
 
         self.settings = Settings(data_dir=data_dir)
         self.ledger = build_ledger(self.settings)
@@ -340,8 +340,12 @@ def finish_store(data_dir: Path) -> dict[str, Any]:
     """Catch the genealogy read model up, checkpoint every event, and read the facts the
     queries need: the target's events, its ancestors, the middle version's two times."""
     from lodestone.audit.checkpointer import Checkpointer
-    from lodestone.infra.settings import Settings
-    from lodestone.infra.wiring import build_checkpoint_store, build_genealogy_view, build_ledger
+    from lodestone.bootstrap.settings import Settings
+    from lodestone.bootstrap.stores import (
+        build_checkpoint_store,
+        build_genealogy_view,
+        build_ledger,
+    )
     from lodestone.projections import genealogy
     from lodestone.streaming.projector import genealogy_projector
 
@@ -596,10 +600,10 @@ def breakdown(
     routes/audit.py makes (history.history / as_of with the ledger, rows and view behind
     timing proxies), then FastAPI's response validation and JSON encoding through the
     route's own response field. Median ms per step over ``reps`` runs."""
+    from lodestone.bootstrap.settings import Settings
     from lodestone.domain.access import Principal, Role
     from lodestone.gateway.app import create_app
     from lodestone.gateway.runtime import Runtime
-    from lodestone.infra.settings import Settings
     from lodestone.projections import genealogy
     from lodestone.reads import batches
     from lodestone.reads import history as hist
@@ -875,8 +879,8 @@ def child(kind: str, data_dir: Path, out: Path, show_progress: bool) -> None:
     """Runs in a child process: the checkpointer or verify, as the CLI wires them."""
     from lodestone.audit.checkpointer import Checkpointer
     from lodestone.audit.verify import verify
-    from lodestone.infra.settings import Settings
-    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
+    from lodestone.bootstrap.settings import Settings
+    from lodestone.bootstrap.stores import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = Settings(data_dir=data_dir)
     ledger = build_ledger(settings)
@@ -1019,8 +1023,8 @@ def split(data_dir: Path, limit: int | None) -> tuple[int, Clock]:
     each part timed over a whole page (or a whole checkpoint for the roots)."""
     from lodestone import integrity
     from lodestone.audit.verify import PAGE
-    from lodestone.infra.settings import Settings
-    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
+    from lodestone.bootstrap.settings import Settings
+    from lodestone.bootstrap.stores import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = Settings(data_dir=data_dir)
     ledger = build_ledger(settings)

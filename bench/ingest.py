@@ -15,7 +15,7 @@ a) single-event requests, POST /v1/events/ore-extracted, N concurrent clients (t
    - "1 client": the same without concurrency, for the per-request cost.
 b) bulk: POST /v1/events/bulk with --bulk-size events per request, one client.
 c) the same events without HTTP or pydantic, on a SQLite file with the same settings
-   (lodestone.ledger.application.sqlite_env):
+   (lodestone.infra.sqlite.database.sqlite_env):
    - raw: the domain builds them (lodestone.domain.chain.extract_ore) and
      Ledger.save(batch, quota) stores them, one command per save and --bulk-size
      commands per save ("save only" counts the time inside save);
@@ -242,9 +242,9 @@ class InProcess:
     def __init__(self, path: Path, code: str) -> None:
         from lodestone.domain import ids
         from lodestone.domain.access import Principal, Role
+        from lodestone.infra.sqlite.database import sqlite_env
         from lodestone.ledger import Ledger
         from lodestone.ledger import commands as c
-        from lodestone.ledger.application import sqlite_env
 
         self.ledger = Ledger(sqlite_env(path))
         self.admin = Principal("admin:bench", Role.ADMIN)

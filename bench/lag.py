@@ -5,7 +5,7 @@ Kafka-fed genealogy read model, at a steady 1,000 events/s.
     .venv/bin/python bench/lag.py --quick    # 8 s per phase, ~1.5 minutes
 
 Processes, all real, all on 127.0.0.1, in a temporary directory removed afterwards:
-- Kafka: a local Apache Kafka broker (lodestone.infra.kafka_local.LocalKafka);
+- Kafka: a local Apache Kafka broker (lodestone.devtools.kafka_local.LocalKafka);
 - the gateway: ``lodestone serve`` with LODESTONE_KAFKA_BOOTSTRAP_SERVERS set (it runs
   the relay in-process: event store -> topic lodestone.events.v1, 6 partitions) and
   LODESTONE_EMBEDDED_PROJECTOR=false;

@@ -106,15 +106,16 @@ class Capped:
 def fill(home: Path, store: Any, events: int, partitions: int) -> dict[str, Any]:
     """Relay the store's first ``events`` events into a new broker in ``home``/broker;
     compute the reference fingerprint. Returns the cache's meta."""
-    from lodestone.infra.kafka_topics import create_topic
-    from lodestone.infra.positions import SQLitePositionStore
+    from lodestone.infra.kafka.producers import producer
+    from lodestone.infra.kafka.topics import create_topic
+    from lodestone.infra.sqlite.database import sqlite_env
+    from lodestone.infra.sqlite.stores import SQLitePositionStore
     from lodestone.ledger import Ledger
-    from lodestone.ledger.application import sqlite_env
     from lodestone.projections.genealogy import GenealogyProjection
     from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
     from lodestone.streaming.feeds import NotificationLogFeed
     from lodestone.streaming.projector import Projector
-    from lodestone.streaming.relay import Relay, producer
+    from lodestone.streaming.relay import Relay
 
     ledger = Ledger(sqlite_env(store.path))
     try:
@@ -222,7 +223,7 @@ def cached_topic(
 def child(data_dir: Path, bootstrap: str, topic: str, out: Path) -> None:
     import logging
 
-    from lodestone.infra.settings import Settings
+    from lodestone.bootstrap.settings import Settings
     from lodestone.projector.main import rebuild
 
     logging.basicConfig(level=logging.WARNING)
@@ -393,7 +394,7 @@ def main() -> None:
         child(args.child, args.bootstrap, TOPIC, args.out)
         return
 
-    from lodestone.infra.kafka_local import KafkaStartError
+    from lodestone.devtools.kafka_local import KafkaStartError
 
     events = args.events or (100_000 if args.quick else 1_000_000)
     total = Timer()

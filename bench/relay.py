@@ -4,12 +4,12 @@ kafka-python's raw produce rate of the very same messages.
     .venv/bin/python bench/relay.py            # ~200k events; ~10 min (+ a one-time store build)
     .venv/bin/python bench/relay.py --quick    # ~20k events; ~2 min
 
-Setup: a real local Apache Kafka broker (lodestone.infra.kafka_local.LocalKafka) in a
+Setup: a real local Apache Kafka broker (lodestone.devtools.kafka_local.LocalKafka) in a
 temporary directory, and a copy of a cached demo event store (bench/_common.demo_store:
 the deterministic demo chain, mines to end clients, ~2.25 stored events per command;
 built once into bench/.data/). Every series writes to a fresh topic of --partitions
 partitions (the project default, 6) on the same broker, with a fresh producer made by
-the product's own factory (lodestone.streaming.relay.producer: acks=all, idempotence,
+the product's own factory (lodestone.infra.kafka.producers.producer: acks=all, idempotence,
 linger 5 ms, 256 KiB batches, 5 in flight).
 
 Series, interleaved run by run (so a burst of load from other users of this shared
@@ -18,7 +18,7 @@ machine hits all of them alike), --runs runs each, figure = median:
 - relay: lodestone.streaming.relay.Relay.run_once in a loop until it returns 0 (caught
   up): read 2,000 notifications after the recorded position, encode each
   (lodestone.streaming.codec.encode), send, flush, wait for every acknowledgement,
-  record the position (in events.sqlite, as lodestone.infra.wiring does). The position
+  record the position (in events.sqlite, as lodestone.bootstrap.stores does). The position
   is reset to 0 before each run.
 - raw: the same encoded records (key, value, the 9 headers), encoded once before the
   runs, sent with KafkaProducer.send in one go, then flush and every future checked:
@@ -96,7 +96,7 @@ class Series:
 
 
 def fresh_topic(bootstrap: str, name: str, partitions: int) -> None:
-    from lodestone.infra.kafka_topics import create_topic
+    from lodestone.infra.kafka.topics import create_topic
 
     if not create_topic(bootstrap, name, partitions):
         raise RuntimeError(f"topic {name} already exists on a fresh broker")
@@ -106,7 +106,7 @@ def new_producer(bootstrap: str, topic: str) -> tuple[Any, list[int]]:
     """The relay's own producer factory; the topic's metadata fetched before timing.
     Also returns [produce requests, partition batches] sent, counted from the I/O
     thread's own metrics hook (instrumentation only: nothing else changes)."""
-    from lodestone.streaming.relay import producer
+    from lodestone.infra.kafka.producers import producer
 
     kafka = producer(bootstrap)
     kafka.partitions_for(topic)
@@ -254,9 +254,9 @@ def main() -> None:
         f"runs={args.runs}, partitions={args.partitions}, relay batch 2,000 (Relay's default){' (quick)' if args.quick else ''}\n"
     )
 
-    from lodestone.infra.positions import SQLitePositionStore
+    from lodestone.infra.sqlite.database import sqlite_env
+    from lodestone.infra.sqlite.stores import SQLitePositionStore
     from lodestone.ledger import Ledger
-    from lodestone.ledger.application import sqlite_env
     from lodestone.streaming.relay import Relay
 
     relay_s = Series("relay (Relay.run_once until caught up)")
@@ -268,7 +268,7 @@ def main() -> None:
             if source.exists():
                 shutil.copyfile(source, tmp / f"events.sqlite{suffix}")
         ledger = Ledger(sqlite_env(tmp / "events.sqlite"))
-        positions = SQLitePositionStore(tmp / "events.sqlite")  # where build_position_store puts it
+        positions = SQLitePositionStore(tmp / "events.sqlite")  # where build_ledger_tables puts it
         try:
             events = ledger.recorder.max_notification_id() or 0
             # Stages without Kafka; the records encoded here are what the raw series send.

@@ -117,9 +117,9 @@ class Lot:
 
 class Builder:
     def __init__(self, data_dir: Path, auditor_key: str) -> None:
+        from lodestone.bootstrap.settings import Settings
+        from lodestone.bootstrap.stores import build_ledger
         from lodestone.domain.access import Principal, Role
-        from lodestone.infra.settings import Settings
-        from lodestone.infra.wiring import build_ledger
 
         self.settings = Settings(data_dir=data_dir)
         self.ledger = build_ledger(self.settings)
@@ -432,8 +432,8 @@ def source_digest() -> str:
 
 def catch_up(data_dir: Path, reset: bool) -> tuple[int, float]:
     """Rebuild (or top up) the genealogy read model; returns (events applied, seconds)."""
-    from lodestone.infra.settings import Settings
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.bootstrap.settings import Settings
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
     settings = Settings(data_dir=data_dir)
@@ -547,9 +547,9 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
     per step over ``reps`` runs."""
     import statistics
 
+    from lodestone.bootstrap.settings import Settings
     from lodestone.domain.access import Principal, Role
     from lodestone.gateway.runtime import Runtime
-    from lodestone.infra.settings import Settings
     from lodestone.projections import genealogy
     from lodestone.reads import batches
 

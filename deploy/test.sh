@@ -17,7 +17,7 @@ fi
 bash deploy/report-packages.sh  # Graphviz, Pango, HarfBuzz, fonts: for audit reports
 echo "== ruff"; .venv/bin/ruff check .
 echo "== import contracts"; .venv/bin/lint-imports --no-cache
-echo "== mypy"; .venv/bin/mypy libs
+echo "== mypy"; .venv/bin/mypy libs services
 echo "== pytest"
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 exec .venv/bin/pytest -p no:cacheprovider "$@"

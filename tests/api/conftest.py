@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from psycopg import sql
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import create_app
-from lodestone.infra.settings import Settings
 from tests.integration.postgres_fixture import with_database
 
 ADMIN_KEY = "test-admin-key"

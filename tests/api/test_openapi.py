@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import create_app
-from lodestone.infra.settings import Settings
 
 #: Answers that are files, not JSON documents: their media type is the schema.
 FILES = {
@@ -69,7 +69,9 @@ def test_every_json_route_documents_its_errors_as_problem_json(document):
         if path == "/health":
             continue  # open to anyone, takes no input: it has no error to document
         errors = {c: r for c, r in operation["responses"].items() if c[0] in "45"}
-        problem = [c for c, r in errors.items() if "application/problem+json" in r.get("content", {})]
+        problem = [
+            c for c, r in errors.items() if "application/problem+json" in r.get("content", {})
+        ]
         if "422" not in problem or "401" not in problem:
             missing.append(f"{method.upper()} {path}: {sorted(problem)}")
     assert not missing, missing

@@ -19,12 +19,16 @@ import pytest
 
 from lodestone.audit import report as reports
 from lodestone.audit.checkpointer import Checkpointer
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import (
+    build_checkpoint_store,
+    build_event_rows,
+    build_genealogy_view,
+)
 from lodestone.demo import generator
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_genealogy_view
+from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from lodestone.ledger.application import sqlite_env
 from lodestone.streaming.projector import genealogy_projector
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

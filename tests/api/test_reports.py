@@ -25,9 +25,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from lodestone.audit import report as reports
+from lodestone.bootstrap.settings import Settings
 from lodestone.cli.main import app as cli
 from lodestone.gateway import create_app
-from lodestone.infra.settings import Settings
 from tests.api.conftest import (
     ADMIN_KEY,
     World,

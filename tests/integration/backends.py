@@ -22,9 +22,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lodestone.infra.postgres_local import postgres_env
+from lodestone.infra.postgres.database import postgres_env
+from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
-from lodestone.ledger.application import sqlite_env
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.projections.postgres_genealogy import PostgresGenealogyView
 from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView

@@ -1,7 +1,7 @@
 """Kafka for the tests, from the cheapest real source available:
 
 1. ``KAFKA_BOOTSTRAP_SERVERS``, a broker someone already runs (CI service, compose);
-2. a local broker started from the official jars (lodestone.infra.kafka_local; needs
+2. a local broker started from the official jars (lodestone.devtools.kafka_local; needs
    Java 17+ and Maven, and Maven Central the first time);
 3. where a Docker engine answers, the official ``apache/kafka`` image through
    testcontainers (imported only then; not a dependency of the suite).
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lodestone.infra.kafka_local import KafkaUnavailable, LocalKafka, broker_answers
+from lodestone.devtools.kafka_local import KafkaUnavailable, LocalKafka, broker_answers
 
 #: The image of the same Kafka release deploy/kafka/pom.xml fetches.
 KAFKA_IMAGE = "apache/kafka:4.3.1"

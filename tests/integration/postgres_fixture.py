@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lodestone.infra.postgres_local import LocalPostgres, PostgresNotFound, find_binaries
+from lodestone.devtools.postgres_local import LocalPostgres, PostgresNotFound, find_binaries
 
 URL_VARIABLE = "LODESTONE_POSTGRES_URL"
 CONTAINER_IMAGE = "postgres:15"  # the major version Debian 12 ships

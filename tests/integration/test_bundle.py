@@ -22,14 +22,11 @@ from lodestone import integrity
 from lodestone.audit import bundle as bundles
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.domain.access import Principal, Role
-from lodestone.infra.checkpoints import (
-    CheckpointStore,
-    PostgresCheckpointStore,
-    SQLiteCheckpointStore,
-)
-from lodestone.infra.event_rows import EventRows, PostgresEventRows, SQLiteEventRows
+from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
+from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
+from lodestone.ledger.stores import CheckpointStore, EventRows
 from tests.integration.backends import Backend, PostgresBackend
 from tests.integration.conftest import NOW, at
 

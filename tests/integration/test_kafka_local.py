@@ -15,8 +15,8 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from lodestone.cli.kafka import kafka_app
-from lodestone.infra.kafka_local import LocalKafka, broker_answers, read_state
-from lodestone.infra.kafka_topics import create_topic
+from lodestone.devtools.kafka_local import LocalKafka, broker_answers, read_state
+from lodestone.infra.kafka.topics import create_topic
 
 
 def fresh(kind: str) -> str:

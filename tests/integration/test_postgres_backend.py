@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from lodestone.devtools.postgres_local import LocalPostgres
 from lodestone.domain import ids
 from lodestone.domain.refusals import NotFound, Refusal
-from lodestone.infra.postgres_local import LocalPostgres, postgres_env
+from lodestone.infra.postgres.database import postgres_env
+from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from lodestone.ledger.application import sqlite_env
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
 from lodestone.projections.postgres_genealogy import PostgresGenealogyView
 from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView

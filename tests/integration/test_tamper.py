@@ -26,15 +26,11 @@ from lodestone import integrity
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected
 from lodestone.audit.verify import Problem, Report, verify
 from lodestone.demo.generator import ADMIN, load
-from lodestone.infra.checkpoints import (
-    Checkpoint,
-    CheckpointStore,
-    PostgresCheckpointStore,
-    SQLiteCheckpointStore,
-)
-from lodestone.infra.event_rows import EventRows, PostgresEventRows, SQLiteEventRows
+from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
+from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
+from lodestone.ledger.stores import Checkpoint, CheckpointStore, EventRows
 from tests.integration.backends import Backend, PostgresBackend
 
 LEAVES_PER_CHECKPOINT = 50

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from lodestone.infra.kafka_topics import create_topic
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_genealogy_view, build_ledger
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
+from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.streaming.projector import genealogy_projector

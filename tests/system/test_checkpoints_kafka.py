@@ -24,11 +24,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from lodestone import integrity
 from lodestone.audit.verify import verify
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_ledger
 from lodestone.demo.generator import ADMIN, DemoChain
 from lodestone.gateway import create_app
-from lodestone.infra.checkpoints import SQLiteCheckpointStore
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_ledger
+from lodestone.infra.sqlite.stores import SQLiteCheckpointStore
 from lodestone.streaming.checkpoints import read_published
 from tests.system.conftest import wait_until
 

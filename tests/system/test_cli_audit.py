@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_ledger
 from lodestone.cli.main import app
 from lodestone.demo.generator import ADMIN
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_ledger
 from lodestone.ledger import commands as c
 
 ADMIN_KEY = "cli-audit-admin-key"

@@ -20,12 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.demo.generator import ADMIN, generate, load
+from lodestone.devtools.kafka_local import LocalKafka
 from lodestone.gateway import create_app
-from lodestone.infra.kafka_local import LocalKafka
-from lodestone.infra.kafka_topics import create_topic
-from lodestone.infra.positions import SQLitePositionStore
-from lodestone.infra.settings import Settings
+from lodestone.infra.kafka.topics import create_topic
+from lodestone.infra.sqlite.stores import SQLitePositionStore
 from lodestone.ledger import Ledger
 from lodestone.projector.main import rebuild
 from lodestone.streaming.relay import Relay

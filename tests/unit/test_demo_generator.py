@@ -24,9 +24,10 @@ from lodestone.demo.generator import (
 )
 from lodestone.domain.batches import Status
 from lodestone.domain.chain import OutputSpec, UntracedInput
+from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from lodestone.ledger.application import MAX_BULK, sqlite_env
+from lodestone.ledger.application import MAX_BULK
 
 SMALL = 400
 #: A 400-command demo runs 4 cycles; its featured magnet lot has 112-126 ancestors over

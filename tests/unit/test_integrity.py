@@ -15,8 +15,8 @@ import rfc8785
 
 from lodestone import integrity
 from lodestone.demo.generator import load
+from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
-from lodestone.ledger.application import sqlite_env
 
 MAX_SAFE = 2**53 - 1
 

@@ -17,8 +17,7 @@ from lodestone import integrity
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected, checked_hash
 from lodestone.audit.pages import pages
 from lodestone.domain.refusals import Conflict, NotFound
-from lodestone.infra.checkpoints import Checkpoint, CheckpointStore
-from lodestone.infra.event_rows import EventRows
+from lodestone.ledger.stores import Checkpoint, CheckpointStore, EventRows
 
 
 def _tree(

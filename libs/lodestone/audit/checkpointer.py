@@ -17,7 +17,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from lodestone import integrity
 from lodestone.audit.pages import pages
-from lodestone.infra.checkpoints import Checkpoint, CheckpointConflict, CheckpointStore
+from lodestone.ledger.stores import Checkpoint, CheckpointConflict, CheckpointStore
 
 MAX_LEAVES = 1_000
 PAGE = 5_000

@@ -27,8 +27,7 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder
 
 from lodestone import integrity
-from lodestone.infra.checkpoints import Checkpoint, CheckpointStore
-from lodestone.infra.event_rows import EventRows, ScanRow
+from lodestone.ledger.stores import Checkpoint, CheckpointStore, EventRows, ScanRow
 
 PAGE = 10_000
 MAX_PROBLEMS = 100

@@ -9,7 +9,6 @@ other writer's effects (no lost update), and answer 409 only if that keeps happe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -185,15 +184,3 @@ class Ledger(Application[UUID]):
 
 def _replayable(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(r) for r in results]
-
-
-def sqlite_env(path: os.PathLike[str] | str, cache_size: int = 10_000) -> dict[str, str]:
-    """Every key the application relies on, for the embedded SQLite store."""
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(path),
-        "SQLITE_LOCK_TIMEOUT": "30",
-        "AGGREGATE_CACHE_MAXSIZE": str(cache_size),
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
-        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-    }

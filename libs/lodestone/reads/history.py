@@ -33,8 +33,8 @@ from lodestone import integrity
 from lodestone.domain.access import Credential, Principal, Role
 from lodestone.domain.batches import Batch
 from lodestone.domain.refusals import InvalidInput
-from lodestone.infra.event_rows import EventRows, Row
 from lodestone.ledger import Ledger
+from lodestone.ledger.stores import EventRows, Row
 from lodestone.projections import genealogy
 from lodestone.reads import batches
 from lodestone.reads.batches import ViewSource, batch_id

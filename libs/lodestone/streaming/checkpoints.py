@@ -19,8 +19,7 @@ from typing import Any
 
 from lodestone import integrity
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected
-from lodestone.infra.checkpoints import Checkpoint, CheckpointStore
-from lodestone.infra.positions import PositionStore
+from lodestone.ledger.stores import Checkpoint, CheckpointStore, PositionStore
 
 log = logging.getLogger(__name__)
 

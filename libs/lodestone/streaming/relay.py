@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
-from lodestone.infra.positions import PositionStore
+from lodestone.ledger.stores import PositionStore
 from lodestone.streaming import codec
 
 log = logging.getLogger(__name__)
@@ -79,21 +79,3 @@ class Relay:
                 continue
             if not relayed:
                 stop.wait(interval)
-
-
-def producer(bootstrap_servers: str, client_id: str = "lodestone-relay") -> Any:
-    """acks=all and idempotence: a retried send is written once per producer session."""
-    from kafka import KafkaProducer
-
-    return KafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        batch_size=256 * 1024,
-        max_in_flight_requests_per_connection=5,
-        max_block_ms=10_000,
-        request_timeout_ms=15_000,
-        delivery_timeout_ms=30_000,
-    )

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Column, Table
 
-from lodestone.infra.settings import Settings
+from lodestone.bootstrap.settings import Settings
 
 console = Console(soft_wrap=True)
 
@@ -50,7 +50,7 @@ def verify(
     """Recompute every event hash, every aggregate's chain and every checkpoint's Merkle
     root; name the first broken event and how it is broken. Exit 1 if anything is."""
     from lodestone.audit.verify import verify as run_verify
-    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
+    from lodestone.bootstrap.stores import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)
@@ -127,7 +127,7 @@ def verify(
 def checkpoint(data_dir: DataDir = None) -> None:
     """Checkpoint the events recorded since the last checkpoint now."""
     from lodestone.audit.checkpointer import Checkpointer
-    from lodestone.infra.wiring import build_checkpoint_store, build_ledger
+    from lodestone.bootstrap.stores import build_checkpoint_store, build_ledger
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)
@@ -154,7 +154,7 @@ def bundle(
     anywhere with ``lodestone verify-bundle`` or the standalone integrity.py."""
     from lodestone.audit import bundle as bundles
     from lodestone.audit.checkpointer import Checkpointer
-    from lodestone.infra.wiring import build_checkpoint_store, build_event_rows, build_ledger
+    from lodestone.bootstrap.stores import build_checkpoint_store, build_event_rows, build_ledger
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)
@@ -211,7 +211,7 @@ def replay(
     upto: Annotated[int | None, typer.Option(help="Stop after this version")] = None,
 ) -> None:
     """Walk a batch's events one by one, printing each event and the state after it."""
-    from lodestone.infra.wiring import build_event_rows, build_ledger
+    from lodestone.bootstrap.stores import build_event_rows, build_ledger
     from lodestone.reads import history as hist
 
     settings = _settings(data_dir)
@@ -262,7 +262,7 @@ def check(data_dir: DataDir = None) -> None:
     """Rebuild every aggregate from the event store and compare it with every read model
     (the genealogy view, the snapshots); list any difference. Exit 1 if there is one."""
     from lodestone.audit.consistency import check as run_check
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
 
     settings = _settings(data_dir)
     ledger = build_ledger(settings)

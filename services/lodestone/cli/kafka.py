@@ -13,14 +13,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lodestone.infra.kafka_local import (
+from lodestone.bootstrap.settings import Settings
+from lodestone.devtools.kafka_local import (
     LocalKafka,
     LocalKafkaError,
     broker_answers,
     read_state,
     stop_detached,
 )
-from lodestone.infra.settings import Settings
 
 kafka_app = typer.Typer(
     help="A local single-node Apache Kafka broker (KRaft) from the official jars.",

@@ -8,6 +8,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 from rich.console import Console
@@ -15,9 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 from rich.tree import Tree
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.cli import audit, report
 from lodestone.cli.kafka import kafka_app
-from lodestone.infra.settings import Settings
 
 app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
@@ -65,8 +66,8 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Load a deterministic demo chain (mines to end clients) and start the gateway."""
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.demo.generator import load
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir, port=port)
@@ -130,7 +131,7 @@ def trace(
     ] = False,
 ) -> None:
     """Print a batch's genealogy as a tree and its provenance shares per element."""
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.projections import genealogy
     from lodestone.streaming.projector import genealogy_projector
 
@@ -142,12 +143,12 @@ def trace(
     lineage = (
         genealogy.downstream(view, root_id) if downstream else genealogy.upstream(view, root_id)
     )
-    links: dict[object, list[genealogy.Edge]] = {}
+    links: dict[UUID, list[genealogy.Edge]] = {}
     for edge in lineage.edges:
         links.setdefault(edge.parent_id if downstream else edge.child_id, []).append(edge)
 
-    def label(batch_id: object, kg: object = None) -> str:
-        row = lineage.batches.get(batch_id)  # type: ignore[arg-type]
+    def label(batch_id: UUID, kg: object = None) -> str:
+        row = lineage.batches.get(batch_id)
         if row is None:
             return str(batch_id)
         origin = (
@@ -159,9 +160,9 @@ def trace(
         return f"[bold]{row.reference}[/] {row.material} {row.initial_kg} kg {row.status}{taken}{origin}"
 
     tree = Tree(label(root_id))
-    shown: set[object] = set()
+    shown: set[UUID] = set()
 
-    def grow(node: Tree, batch_id: object, depth: int) -> None:
+    def grow(node: Tree, batch_id: UUID, depth: int) -> None:
         for edge in links.get(batch_id, ()):
             nxt = edge.child_id if downstream else edge.parent_id
             branch = node.add(label(nxt, edge.kg))
@@ -229,7 +230,7 @@ def rebuild(
 ) -> None:
     """Empty the genealogy read model and rebuild it from position 0, ending in exactly
     the state it had (the fingerprint before and after is printed)."""
-    from lodestone.infra.wiring import build_genealogy_view, build_ledger
+    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
     from lodestone.streaming.projector import genealogy_projector
 
     settings = _settings(data_dir)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lodestone.infra.settings import Settings
+from lodestone.bootstrap.settings import Settings
 
 console = Console(soft_wrap=True)
 
@@ -42,7 +42,7 @@ def report(
     the verification of its audit bundle. It shows client names, contracts and prices."""
     from lodestone.audit import report as reports
     from lodestone.audit.checkpointer import Checkpointer
-    from lodestone.infra.wiring import (
+    from lodestone.bootstrap.stores import (
         build_checkpoint_store,
         build_event_rows,
         build_genealogy_view,

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import problems
 from lodestone.gateway.routes import audit, batches, events, health, registry, reports
 from lodestone.gateway.runtime import Runtime
-from lodestone.infra.settings import Settings
 
 DESCRIPTION = """
 Chain of custody for rare-earth magnets. Supply-chain actors report each step (mining,

@@ -10,8 +10,8 @@ import secrets
 
 from fastapi import HTTPException
 
+from lodestone.bootstrap.settings import Settings
 from lodestone.domain.access import Principal, Role
-from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
 
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="lodestone"'}

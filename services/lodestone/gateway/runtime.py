@@ -9,24 +9,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from lodestone.audit.checkpointer import Checkpointer
-from lodestone.infra.checkpoints import CheckpointStore
-from lodestone.infra.event_rows import EventRows
-from lodestone.infra.kafka_topics import create_topic
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import (
-    build_checkpoint_store,
-    build_event_rows,
-    build_genealogy_view,
-    build_ledger,
-    build_position_store,
-)
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_genealogy_view, build_ledger, build_ledger_tables
+from lodestone.infra.kafka.producers import producer
+from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
+from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.projector import Projector, genealogy_projector
-from lodestone.streaming.relay import Relay, producer
+from lodestone.streaming.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +34,14 @@ class Runtime:
         self.projector: Projector | None = (
             genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
         )
-        self.rows: EventRows = build_event_rows(settings)
-        self.checkpoints: CheckpointStore = build_checkpoint_store(settings)
+        # History, bundles, verify, the relay and the checkpoints, on one connection.
+        self._tables = build_ledger_tables(settings)
+        self.rows: EventRows = self._tables.rows
+        self.checkpoints: CheckpointStore = self._tables.checkpoints
         self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._closing: list[object] = []
+        self._producers: list[Any] = []
 
     def start(self) -> None:
         if self.projector is not None:
@@ -85,10 +82,13 @@ class Runtime:
                 stop.wait(2.0)
         else:
             return
-        positions = build_position_store(settings)
-        self._closing += [kafka, positions]
+        self._producers.append(kafka)
         Relay(
-            self.ledger.recorder, self.ledger.mapper, kafka, positions, topic=settings.kafka_topic
+            self.ledger.recorder,
+            self.ledger.mapper,
+            kafka,
+            self._tables.positions,
+            topic=settings.kafka_topic,
         ).run(stop, interval)
 
     def _checkpoints(self, stop: threading.Event, _: float) -> None:
@@ -100,10 +100,9 @@ class Runtime:
             def connect() -> CheckpointPublisher:
                 create_topic(bootstrap, settings.checkpoint_topic, 1, settings.kafka_retention_ms)
                 kafka = producer(bootstrap, client_id="lodestone-checkpoints")
-                positions = build_position_store(settings)
-                self._closing.extend([kafka, positions])
+                self._producers.append(kafka)
                 return CheckpointPublisher(
-                    self.checkpoints, kafka, positions, topic=settings.checkpoint_topic
+                    self.checkpoints, kafka, self._tables.positions, topic=settings.checkpoint_topic
                 )
 
         CheckpointLoop(self.checkpointer, connect).run(stop, settings.checkpoint_interval)
@@ -119,9 +118,8 @@ class Runtime:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        for resource in self._closing:
-            resource.close()  # type: ignore[attr-defined]
+        for kafka in self._producers:
+            kafka.close()
         self.view.close()
-        self.checkpoints.close()
-        self.rows.close()
+        self._tables.close()
         self.ledger.close()

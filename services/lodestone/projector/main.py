@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_genealogy_view
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_genealogy_view
 from lodestone.projections.genealogy import GenealogyProjection
 from lodestone.streaming import codec
 from lodestone.streaming.kafka_feed import KafkaFeed

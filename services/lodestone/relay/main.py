@@ -8,55 +8,42 @@ import signal
 import threading
 from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder
-
 from lodestone.audit.checkpointer import Checkpointer
-from lodestone.infra.kafka_topics import create_topic
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_checkpoint_store, build_ledger, build_position_store
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_ledger, build_ledger_tables
+from lodestone.infra.kafka.producers import producer
+from lodestone.infra.kafka.topics import create_topic
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
-from lodestone.streaming.relay import Relay, producer
+from lodestone.streaming.relay import Relay
 
 log = logging.getLogger("lodestone.relay")
 
 
-def build(settings: Settings) -> tuple[Relay, list[Any]]:
-    """The relay and what to close after it."""
-    if not settings.kafka_bootstrap_servers:
+def build(settings: Settings) -> tuple[Relay, CheckpointLoop, list[Any]]:
+    """The relay, the checkpoint loop (the relay service also checkpoints and publishes
+    the checkpoints) and what to close after them."""
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nowhere to relay to")
     create_topic(
-        settings.kafka_bootstrap_servers,
-        settings.kafka_topic,
-        settings.kafka_partitions,
-        settings.kafka_retention_ms,
+        bootstrap, settings.kafka_topic, settings.kafka_partitions, settings.kafka_retention_ms
     )
+    create_topic(bootstrap, settings.checkpoint_topic, 1, settings.kafka_retention_ms)
     ledger = build_ledger(settings)
-    positions = build_position_store(settings)
-    kafka = producer(settings.kafka_bootstrap_servers)
-    relay = Relay(ledger.recorder, ledger.mapper, kafka, positions, topic=settings.kafka_topic)
-    return relay, [kafka, positions, ledger]
-
-
-def checkpoints(
-    settings: Settings, recorder: ApplicationRecorder, kafka: Any
-) -> tuple[CheckpointLoop, list[Any]]:
-    """The relay service also checkpoints and publishes the checkpoints."""
-    assert settings.kafka_bootstrap_servers
-    create_topic(
-        settings.kafka_bootstrap_servers, settings.checkpoint_topic, 1, settings.kafka_retention_ms
+    tables = build_ledger_tables(settings)  # positions and checkpoints on one connection
+    kafka = producer(bootstrap)
+    relay = Relay(
+        ledger.recorder, ledger.mapper, kafka, tables.positions, topic=settings.kafka_topic
     )
-    store = build_checkpoint_store(settings)
-    positions = build_position_store(settings)
-    publisher = CheckpointPublisher(store, kafka, positions, topic=settings.checkpoint_topic)
-    loop = CheckpointLoop(Checkpointer(recorder, store), lambda: publisher)
-    return loop, [store, positions]
+    publisher = CheckpointPublisher(
+        tables.checkpoints, kafka, tables.positions, topic=settings.checkpoint_topic
+    )
+    loop = CheckpointLoop(Checkpointer(ledger.recorder, tables.checkpoints), lambda: publisher)
+    return relay, loop, [kafka, tables, ledger]
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
-    relay, resources = build(settings)
-    kafka, _, ledger = resources
-    loop, more = checkpoints(settings, ledger.recorder, kafka)
-    resources = more + resources
+    relay, loop, resources = build(settings)
     log.info("relaying from position %s to %s", relay.position, settings.kafka_bootstrap_servers)
     thread = threading.Thread(
         target=loop.run, args=(stop, settings.checkpoint_interval), daemon=True
@@ -67,7 +54,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
     finally:
         thread.join(timeout=10)
         for resource in resources:
-            resource.close()  # type: ignore[attr-defined]
+            resource.close()
 
 
 def main() -> None:

@@ -32,9 +32,8 @@ from lodestone.audit.report.context import Context, is_correction, lag_days
 from lodestone.audit.report.wording import summary
 from lodestone.domain.licences import QUOTAS, Licence, LicenceKind
 from lodestone.domain.refusals import Conflict, NotFound
-from lodestone.infra.checkpoints import CheckpointStore
-from lodestone.infra.event_rows import EventRows
 from lodestone.ledger import Ledger
+from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections import genealogy
 from lodestone.reads.history import Entry, entries
 from lodestone.reads.json import plain

@@ -411,7 +411,7 @@ class LocalKafka:
             "controller.quorum.bootstrap.servers": controller,
             "log.dirs": str(self._log_dirs()),
         }
-        lines = ["# Written by lodestone.infra.kafka_local on every start.\n"]
+        lines = ["# Written by lodestone.devtools.kafka_local on every start.\n"]
         lines += [f"{key}={value}\n" for key, value in values.items()]
         self._properties_path().write_text("".join(lines))
 

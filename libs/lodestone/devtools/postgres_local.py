@@ -8,8 +8,8 @@ PostgreSQL refuses to run as root, so when we are root the server runs as the
 ``postgres`` system user (the package creates it; we create it if it is missing) and the
 data directory is handed to that user.
 
-Also here: ``postgres_env``, every key the eventsourcing application needs to keep its
-events in a PostgreSQL database given by URL.
+Development only (tests, benchmarks, scripts): product code reaches PostgreSQL through
+``lodestone.infra.postgres`` (``postgres_env`` included) and never imports this module.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from typing import Self
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 
@@ -230,7 +229,7 @@ class LocalPostgres:
             f"local all all trust\nhost all {self.user} 127.0.0.1/32 trust\n"
         )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# lodestone.infra.postgres_local\n")
+            conf.write("\n# lodestone.devtools.postgres_local\n")
             for key, value in self.settings.items():
                 conf.write(f"{key} = {value}\n")
         self._give(self.data_dir / "pg_hba.conf")
@@ -323,63 +322,6 @@ class LocalPostgres:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-def postgres_env(
-    url: str,
-    *,
-    schema: str = "",
-    pool_size: int = 5,
-    max_overflow: int = 10,
-    connect_timeout: int = 30,
-    lock_timeout: int = 10,
-    idle_in_transaction_timeout: int = 5,
-    pre_ping: bool = False,
-    create_table: bool = True,
-    cache_size: int = 10_000,
-) -> dict[str, str]:
-    """Every key the application relies on, for an event store in the PostgreSQL
-    database at ``url`` (``postgresql://user[:password]@host[:port]/dbname``).
-
-    eventsourcing takes only dbname, host, port, user and password: other URL parameters
-    (sslmode, options...) are not passed on; set them as libpq PG* variables instead.
-    ``schema`` must already exist (the library does not create it).
-    ``connect_timeout`` is how long a thread waits for a pooled connection (seconds);
-    ``lock_timeout`` bounds the wait (seconds) for the events table lock that
-    serialises all writers (0 waits forever; on timeout the library retries the insert
-    up to 10 times, so keep it above the longest save, e.g. a 10,000-event bulk);
-    ``idle_in_transaction_timeout`` ends a session that holds a transaction open and
-    idle (seconds; the library's default is 5), which frees a lock a stuck client holds;
-    ``pre_ping`` makes the pool check each connection before use. Leave it off: after
-    a server restart psycopg_pool backs off 1, 2, 4, 8... seconds per dead connection
-    it finds (~30 s for a pool of 5), while without it the library's own retry (10
-    attempts, 0.2 s apart) discards the dead connections within about a second.
-    """
-    parts = conninfo_to_dict(url)
-    missing = [k for k in ("dbname", "user") if not parts.get(k)]
-    if missing:
-        raise ValueError(f"PostgreSQL URL lacks {' and '.join(missing)}: {_redact(url)}")
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": str(parts["dbname"]),
-        "POSTGRES_HOST": str(parts.get("host") or "localhost"),
-        "POSTGRES_PORT": str(parts.get("port") or "5432"),
-        "POSTGRES_USER": str(parts["user"]),
-        # Required by the library even when the server trusts us: "" means none.
-        "POSTGRES_PASSWORD": str(parts.get("password") or ""),
-        "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout),
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
-        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(idle_in_transaction_timeout),
-        "POSTGRES_PRE_PING": "y" if pre_ping else "n",
-        "POSTGRES_SCHEMA": schema,
-        "CREATE_TABLE": "y" if create_table else "n",
-        "AGGREGATE_CACHE_MAXSIZE": str(cache_size),
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
-        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
-    }
-    return env
 
 
 # --- module helpers ----------------------------------------------------------------------
@@ -511,7 +453,3 @@ def _cleanup(processes: list[subprocess.Popen[bytes]], base: Path | None) -> Non
     processes.clear()
     if base is not None:
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", url)

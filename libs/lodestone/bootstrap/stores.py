@@ -1,0 +1,97 @@
+"""Builds a process's ledger and stores from its Settings: PostgreSQL when a URL is
+configured, else SQLite files in the data directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lodestone.bootstrap.settings import Settings
+from lodestone.infra.postgres.database import PostgresConnection, postgres_env
+from lodestone.infra.postgres.stores import (
+    PostgresCheckpointStore,
+    PostgresEventRows,
+    PostgresPositionStore,
+)
+from lodestone.infra.sql import Connection
+from lodestone.infra.sqlite.database import SQLiteConnection, sqlite_env
+from lodestone.infra.sqlite.stores import (
+    SQLiteCheckpointStore,
+    SQLiteEventRows,
+    SQLitePositionStore,
+)
+from lodestone.ledger import Ledger
+from lodestone.ledger.stores import CheckpointStore, EventRows, PositionStore
+from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.postgres_genealogy import PostgresGenealogyView
+from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+
+
+class LedgerTables:
+    """The stores a long-running process keeps beside the event store (stored rows with
+    their positions, loop positions, checkpoints), sharing one connection to its
+    database instead of one each. Close this, not the stores."""
+
+    def __init__(
+        self,
+        connection: Connection[Any],
+        rows: EventRows,
+        positions: PositionStore,
+        checkpoints: CheckpointStore,
+    ) -> None:
+        self._connection = connection
+        self.rows = rows
+        self.positions = positions
+        self.checkpoints = checkpoints
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def build_ledger(settings: Settings) -> Ledger:
+    if settings.postgres_url is not None:
+        url = settings.postgres_url.get_secret_value()
+        return Ledger(postgres_env(url, cache_size=settings.aggregate_cache_size))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Ledger(sqlite_env(settings.event_store_path, settings.aggregate_cache_size))
+
+
+def build_genealogy_view(settings: Settings) -> GenealogyView:
+    if settings.postgres_url is not None:
+        return PostgresGenealogyView(settings.postgres_url.get_secret_value())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteGenealogyView(settings.read_model_path)
+
+
+def build_ledger_tables(settings: Settings) -> LedgerTables:
+    """Rows, positions and checkpoints on one connection to the event store's database
+    (the gateway, the relay service)."""
+    if settings.postgres_url is not None:
+        postgres = PostgresConnection(settings.postgres_url.get_secret_value())
+        return LedgerTables(
+            postgres,
+            PostgresEventRows(postgres),
+            PostgresPositionStore(postgres),
+            PostgresCheckpointStore(postgres),
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sqlite = SQLiteConnection(settings.event_store_path)
+    return LedgerTables(
+        sqlite, SQLiteEventRows(sqlite), SQLitePositionStore(sqlite), SQLiteCheckpointStore(sqlite)
+    )
+
+
+def build_checkpoint_store(settings: Settings) -> CheckpointStore:
+    """Checkpoints alone, on a connection of their own (one-off commands)."""
+    if settings.postgres_url is not None:
+        return PostgresCheckpointStore(settings.postgres_url.get_secret_value())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteCheckpointStore(settings.event_store_path)
+
+
+def build_event_rows(settings: Settings) -> EventRows:
+    """Stored rows with their positions alone, on a connection of their own (one-off
+    commands: history, bundles, verify)."""
+    if settings.postgres_url is not None:
+        return PostgresEventRows(settings.postgres_url.get_secret_value())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteEventRows(settings.event_store_path)

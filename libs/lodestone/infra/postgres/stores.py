@@ -1,0 +1,93 @@
+"""The project's stores in the event store's PostgreSQL database (interfaces and their
+meaning: ``lodestone.ledger.stores``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+import psycopg
+
+from lodestone.infra.postgres.database import Database, PostgresStore
+from lodestone.infra.sql import CheckpointQueries
+from lodestone.ledger.stores import Checkpoint, CheckpointConflict, Row, ScanRow
+
+
+class PostgresEventRows(PostgresStore):
+    """Read only, from the library's events table (notification_id = position)."""
+
+    def __init__(self, database: Database, table: str = "lodestone_events") -> None:
+        super().__init__(database)
+        self._table = table
+
+    def for_aggregates(self, ids: Iterable[UUID]) -> list[Row]:
+        keys: Sequence[UUID] = list(ids)
+        with self._connection.use() as db:
+            result = db.execute(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                f"FROM {self._table} WHERE originator_id = ANY(%s) ORDER BY notification_id",
+                (keys,),
+            ).fetchall()
+        return [Row(p, i, v, t, bytes(s)) for p, i, v, t, s in result]
+
+    def max_position(self) -> int:
+        with self._connection.use() as db:
+            row = db.execute(f"SELECT MAX(notification_id) FROM {self._table}").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def scan(self, start: int, limit: int, stop: int) -> list[ScanRow]:
+        with self._connection.use() as db:
+            rows = db.execute(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state "
+                f"FROM {self._table} WHERE notification_id >= %s AND notification_id <= %s "
+                "ORDER BY notification_id LIMIT %s",
+                (start, stop, limit),
+            ).fetchall()
+        return [(p, i, v, t, bytes(s)) for p, i, v, t, s in rows]
+
+
+class PostgresPositionStore(PostgresStore):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        with self._connection.use() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS lodestone_positions "
+                "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+            )
+
+    def get(self, name: str) -> int:
+        with self._connection.use() as db:
+            row = db.execute(
+                "SELECT position FROM lodestone_positions WHERE name = %s", (name,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set(self, name: str, position: int) -> None:
+        with self._connection.use() as db:
+            db.execute(
+                "INSERT INTO lodestone_positions (name, position) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+
+class PostgresCheckpointStore(CheckpointQueries, PostgresStore):
+    mark = "%s"
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        with self._connection.use() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS lodestone_checkpoints (seq BIGINT PRIMARY KEY, "
+                "first_position BIGINT NOT NULL, last_position BIGINT NOT NULL, "
+                "count BIGINT NOT NULL, root TEXT NOT NULL, prev TEXT, "
+                "created_at TEXT NOT NULL, hash TEXT NOT NULL)"
+            )
+
+    def add(self, checkpoints: Sequence[Checkpoint]) -> None:
+        with self._connection.use() as db:
+            try:
+                with db.transaction(), db.cursor() as cur:
+                    cur.executemany(self._insert_sql(), self._values(checkpoints))
+            except psycopg.errors.UniqueViolation:
+                raise CheckpointConflict from None

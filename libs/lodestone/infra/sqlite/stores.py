@@ -1,0 +1,106 @@
+"""The project's stores in the event store's SQLite file (interfaces and their meaning:
+``lodestone.ledger.stores``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+from lodestone.infra.sql import CheckpointQueries
+from lodestone.infra.sqlite.database import Database, SQLiteStore
+from lodestone.ledger.stores import Checkpoint, CheckpointConflict, Row, ScanRow
+
+_CHUNK = 500  # ids per IN (...): well under SQLite's limit on bound parameters
+
+
+class SQLiteEventRows(SQLiteStore):
+    """Read only, from the library's ``stored_events`` (rowid = position)."""
+
+    def for_aggregates(self, ids: Iterable[UUID]) -> list[Row]:
+        """Every event of these aggregates, in position order."""
+        keys = [i.hex for i in ids]  # the library stores ids as 32 hex digits
+        rows: list[Row] = []
+        with self._connection.use() as db:
+            for n in range(0, len(keys), _CHUNK):
+                chunk = keys[n : n + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for position, id, version, topic, state in db.execute(
+                    "SELECT rowid, originator_id, originator_version, topic, state "
+                    f"FROM stored_events WHERE originator_id IN ({marks})",
+                    chunk,
+                ):
+                    rows.append(Row(position, UUID(id), version, topic, bytes(state)))
+        rows.sort(key=lambda r: r.position)
+        return rows
+
+    def max_position(self) -> int:
+        with self._connection.use() as db:
+            row = db.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+        return int(row[0] or 0)
+
+    def scan(self, start: int, limit: int, stop: int) -> list[ScanRow]:
+        """Rows with positions in [start, stop], at most ``limit``, in position order."""
+        with self._connection.use() as db:
+            rows = db.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                "WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (start, stop, limit),
+            ).fetchall()
+        return [
+            (p, f"{i[:8]}-{i[8:12]}-{i[12:16]}-{i[16:20]}-{i[20:]}", v, t, s)
+            for p, i, v, t, s in rows
+        ]
+
+
+class SQLitePositionStore(SQLiteStore):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        with self._connection.use() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS lodestone_positions "
+                "(name TEXT PRIMARY KEY, position INTEGER NOT NULL)"
+            )
+
+    def get(self, name: str) -> int:
+        with self._connection.use() as db:
+            row = db.execute(
+                "SELECT position FROM lodestone_positions WHERE name = ?", (name,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set(self, name: str, position: int) -> None:
+        with self._connection.use() as db:
+            db.execute(
+                "INSERT INTO lodestone_positions (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+
+class SQLiteCheckpointStore(CheckpointQueries, SQLiteStore):
+    _no_limit = -1  # SQLite's "no limit"
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        with self._connection.use() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS lodestone_checkpoints (seq INTEGER PRIMARY KEY, "
+                "first_position INTEGER NOT NULL, last_position INTEGER NOT NULL, "
+                "count INTEGER NOT NULL, root TEXT NOT NULL, prev TEXT, "
+                "created_at TEXT NOT NULL, hash TEXT NOT NULL)"
+            )
+
+    def add(self, checkpoints: Sequence[Checkpoint]) -> None:
+        with self._connection.use() as db:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(self._insert_sql(), self._values(checkpoints))
+                db.execute("COMMIT")
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                raise CheckpointConflict from None
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
