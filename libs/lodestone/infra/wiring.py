@@ -14,8 +14,8 @@ from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
 from lodestone.ledger.application import sqlite_env
 from lodestone.projections.genealogy import GenealogyView
-from lodestone.projections.postgres_genealogy import PostgresGenealogyView
-from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+from lodestone.projections.genealogy.postgres import PostgresGenealogyView
+from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
 
 
 def build_ledger(settings: Settings) -> Ledger:
