@@ -4,7 +4,8 @@
 written in the same transaction as the projection's rows. ``projection_versions``
 holds the version each projection's rows were written by: a view opened by another
 version drops its tables and positions, so the projector rebuilds it from position 0
-by itself. Both are made, and a database of an earlier release migrated, by
+by itself (stop the projectors of the old version first: they would go on writing
+into the new tables). Both are made, and a database of an earlier release migrated, by
 :func:`prepare` when a view opens, in one transaction that the per-database module
 serialises (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock).
 """
