@@ -386,7 +386,7 @@ def breakdown(path: Path, per_request: int, requests: int) -> dict[str, tuple[fl
     from lodestone.gateway.schemas import events as schemas
     from lodestone.gateway.writes import fingerprint
     from lodestone.ledger import commands as c
-    from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+    from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
     from lodestone.streaming.projector import genealogy_projector
 
     ip = InProcess(path / "events.sqlite", "BRK")

@@ -112,7 +112,7 @@ def fill(home: Path, store: Any, events: int, partitions: int) -> dict[str, Any]
     from lodestone.infra.sqlite.stores import SQLitePositionStore
     from lodestone.ledger import Ledger
     from lodestone.projections.genealogy import GenealogyProjection
-    from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+    from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
     from lodestone.streaming.feeds import NotificationLogFeed
     from lodestone.streaming.projector import Projector
     from lodestone.streaming.relay import Relay
@@ -315,7 +315,7 @@ def stages(bootstrap: str, topic: str, count: int, tmp: Path) -> dict[str, float
     from kafka import KafkaConsumer
 
     from lodestone.projections.genealogy import GenealogyProjection
-    from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+    from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
     from lodestone.streaming import codec
 
     result: dict[str, float] = {}

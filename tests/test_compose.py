@@ -24,7 +24,10 @@ def test_compose_runs_kafka_postgres_gateway_relay_and_projectors() -> None:
 
 def test_every_service_has_a_health_check_or_waits_for_healthy_dependencies() -> None:
     for name, service in COMPOSE["services"].items():
-        waits = all(d.get("condition") == "service_healthy" for d in (service.get("depends_on") or {}).values())
+        waits = all(
+            d.get("condition") == "service_healthy"
+            for d in (service.get("depends_on") or {}).values()
+        )
         assert "healthcheck" in service or (service.get("depends_on") and waits), name
 
 

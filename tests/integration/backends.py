@@ -26,8 +26,8 @@ from lodestone.infra.postgres.database import postgres_env
 from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.projections.genealogy import GenealogyView
-from lodestone.projections.postgres_genealogy import PostgresGenealogyView
-from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+from lodestone.projections.genealogy.postgres import PostgresGenealogyView
+from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
 
 Clock = Callable[[], datetime]
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")

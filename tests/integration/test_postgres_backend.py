@@ -21,8 +21,8 @@ from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
-from lodestone.projections.postgres_genealogy import PostgresGenealogyView
-from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+from lodestone.projections.genealogy.postgres import PostgresGenealogyView
+from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
 from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector
 from tests.integration.conftest import ADMIN, NOW, at, operator, record_chain

@@ -3,7 +3,7 @@ configured, else SQLite files in the data directory."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from lodestone.bootstrap.settings import Settings
 from lodestone.infra.postgres.database import PostgresConnection, postgres_env
@@ -21,9 +21,9 @@ from lodestone.infra.sqlite.stores import (
 )
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows, PositionStore
+from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
-from lodestone.projections.postgres_genealogy import PostgresGenealogyView
-from lodestone.projections.sqlite_genealogy import SQLiteGenealogyView
+from lodestone.projections.registry import REGISTRY, Registered
 
 
 class LedgerTables:
@@ -55,11 +55,16 @@ def build_ledger(settings: Settings) -> Ledger:
     return Ledger(sqlite_env(settings.event_store_path, settings.aggregate_cache_size))
 
 
+def open_view(settings: Settings, entry: Registered) -> View[Any]:
+    """A registered projection's view in the read-model database the settings name."""
+    url = settings.postgres_url.get_secret_value() if settings.postgres_url is not None else None
+    if url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return entry.open(postgres_url=url, sqlite_path=settings.read_model_path)
+
+
 def build_genealogy_view(settings: Settings) -> GenealogyView:
-    if settings.postgres_url is not None:
-        return PostgresGenealogyView(settings.postgres_url.get_secret_value())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SQLiteGenealogyView(settings.read_model_path)
+    return cast(GenealogyView, open_view(settings, REGISTRY["genealogy"]))
 
 
 def build_ledger_tables(settings: Settings) -> LedgerTables:

@@ -13,29 +13,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from lodestone.ledger import Ledger
+from lodestone.projections.base import Projection, View
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
 from lodestone.streaming.feeds import Feed, NotificationLogFeed
 
 log = logging.getLogger(__name__)
 
 
-class Projection(Protocol):
-    name: str
-
-    def process_event(self, event: Any, writer: Any) -> None: ...
-
-
-class View(Protocol):
-    def transaction(self, positions: Any) -> Any: ...
-    def position(self, source: str) -> int: ...
-
-
 class Projector:
+    """One projection onto its view from one feed."""
+
     def __init__(
-        self, projection: Projection, view: View, feed: Feed, batch_size: int = 1000
+        self, projection: Projection, view: View[Any], feed: Feed, batch_size: int = 1000
     ) -> None:
         self.projection = projection
         self.view = view
@@ -84,8 +76,11 @@ class Projector:
                 stop.wait(interval)
 
 
+def log_projector(ledger: Ledger, projection: Projection, view: View[Any]) -> Projector:
+    """``projection`` following the ledger's notification log."""
+    return Projector(projection, view, NotificationLogFeed(ledger.recorder, ledger.mapper))
+
+
 def genealogy_projector(ledger: Ledger, view: GenealogyView) -> Projector:
     """The genealogy projection following the ledger's notification log."""
-    return Projector(
-        GenealogyProjection(), view, NotificationLogFeed(ledger.recorder, ledger.mapper)
-    )
+    return log_projector(ledger, GenealogyProjection(), view)

@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
@@ -19,6 +19,10 @@ from rich.tree import Tree
 from lodestone.bootstrap.settings import Settings
 from lodestone.cli import audit, report
 from lodestone.cli.kafka import kafka_app
+
+if TYPE_CHECKING:
+    from lodestone.ledger import Ledger
+    from lodestone.projections.registry import Registered
 
 app = typer.Typer(help="Lodestone: chain of custody for rare-earth magnets.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
@@ -208,14 +212,32 @@ def relay(data_dir: DataDir = None) -> None:
     relay_main()
 
 
+Projections = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--projection", metavar="NAME", help="A projection to run (repeatable; default: all)"
+    ),
+]
+
+
+def _chosen(projections: list[str] | None) -> list[str] | None:
+    from lodestone.projections.registry import REGISTRY
+
+    try:
+        return [entry.name for entry in REGISTRY.select(projections)] if projections else None
+    except KeyError as error:
+        raise typer.BadParameter(error.args[0], param_hint="--projection") from None
+
+
 @app.command()
-def project(data_dir: DataDir = None) -> None:
-    """Keep the genealogy read model up to date from Kafka, in a consumer group."""
+def project(data_dir: DataDir = None, projection: Projections = None) -> None:
+    """Keep the read models up to date from Kafka, one consumer group per projection."""
     from lodestone.projector.main import main as projector_main
 
+    chosen = _chosen(projection)
     if data_dir is not None:
         os.environ["LODESTONE_DATA_DIR"] = str(data_dir)
-    projector_main()
+    projector_main([arg for name in chosen or () for arg in ("--projection", name)])
 
 
 @app.command()
@@ -227,38 +249,55 @@ def rebuild(
             "--from-kafka", help="Read the Kafka topic from offset 0 instead of the event store"
         ),
     ] = False,
+    projection: Projections = None,
 ) -> None:
-    """Empty the genealogy read model and rebuild it from position 0, ending in exactly
-    the state it had (the fingerprint before and after is printed)."""
-    from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
-    from lodestone.streaming.projector import genealogy_projector
+    """Empty read models (each alone: the others keep their rows and positions) and
+    rebuild them from position 0, ending in exactly the state they had (the fingerprint
+    before and after is printed)."""
+    from lodestone.bootstrap.stores import build_ledger
+    from lodestone.projections.registry import REGISTRY
 
     settings = _settings(data_dir)
-    view = build_genealogy_view(settings)
-    if not from_kafka:
-        ledger = build_ledger(settings)
-        genealogy_projector(ledger, view).catch_up()
+    ledger = None if from_kafka else build_ledger(settings)
+    try:
+        for entry in REGISTRY.select(_chosen(projection)):
+            _rebuild(settings, entry, ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _rebuild(settings: Settings, entry: Registered, ledger: Ledger | None) -> None:
+    """One projection: from the event store (``ledger``), else from Kafka."""
+    from lodestone.bootstrap.stores import open_view
+    from lodestone.projector.main import rebuild as rebuild_from_kafka
+    from lodestone.streaming.projector import log_projector
+
+    view = open_view(settings, entry)
+    if ledger is not None:
+        log_projector(ledger, entry.projection(), view).catch_up()
     before = view.fingerprint()
-    columns = ("rebuilding genealogy", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (f"rebuilding {entry.name}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("events", total=None)
-        if from_kafka:
+        if ledger is None:
             view.close()
-            from lodestone.projector.main import rebuild as rebuild_from_kafka
-
             total, after = rebuild_from_kafka(
-                settings, progress=lambda done, total: bar.update(task, completed=done, total=total)
+                settings,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                projection=entry.name,
             )
         else:
             view.reset()
             total = ledger.recorder.max_notification_id() or 0
             bar.update(task, total=total)
-            genealogy_projector(ledger, view).catch_up(progress=lambda n: bar.advance(task, n))
+            log_projector(ledger, entry.projection(), view).catch_up(
+                progress=lambda n: bar.advance(task, n)
+            )
             after = view.fingerprint()
             view.close()
-            ledger.close()
     console.print(
-        f"genealogy rebuilt from {total} events; fingerprint {after[:16]}; same state as before: {before == after}"
+        f"{entry.name} rebuilt from {total} events; fingerprint {after[:16]}; same state as before: {before == after}"
     )
 
 

@@ -1,18 +1,25 @@
-"""``lodestone project`` / ``python -m lodestone.projector.main``: keep the genealogy read
-model up to date from Kafka in consumer group ``lodestone.genealogy.v1``; several
-processes share the partitions. Stops on SIGTERM or SIGINT."""
+"""``lodestone project`` / ``python -m lodestone.projector.main [--projection NAME]...``:
+keep read models up to date from Kafka, every registered projection unless some are
+named. Each projection consumes in a consumer group of its own
+(``lodestone.<name>.v<version>``, e.g. ``lodestone.genealogy.v1``), so each reads every
+partition; several processes share the partitions of each group. Stops on SIGTERM or
+SIGINT."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import build_genealogy_view
-from lodestone.projections.genealogy import GenealogyProjection
+from lodestone.bootstrap.stores import open_view
+from lodestone.projections.base import View
+from lodestone.projections.registry import REGISTRY, Registered
 from lodestone.streaming import codec
 from lodestone.streaming.kafka_feed import KafkaFeed
 from lodestone.streaming.projector import Projector
@@ -20,93 +27,142 @@ from lodestone.streaming.projector import Projector
 log = logging.getLogger("lodestone.projector")
 
 
+def consumer_group(settings: Settings, entry: Registered) -> str:
+    """``lodestone.<name>.v<version>``. LODESTONE_PROJECTOR_GROUP, when set, still names
+    the genealogy's group (it did so when the genealogy was the only projection)."""
+    if entry.name == "genealogy" and "projector_group" in settings.model_fields_set:
+        return settings.projector_group
+    return f"lodestone.{entry.name}.v{entry.version}"
+
+
+@dataclass
+class _Lane:
+    """One projection's view, feed and projector in this process."""
+
+    name: str
+    view: View[Any]
+    feed: KafkaFeed
+    projector: Projector
+
+    def close(self) -> None:
+        self.feed.close()
+        self.view.close()
+
+
+def _lane(
+    settings: Settings,
+    entry: Registered,
+    view: View[Any],
+    group: str,
+    client_id: str,
+    batch_size: int,
+) -> _Lane:
+    """Closes ``view`` if the feed cannot be made."""
+    assert settings.kafka_bootstrap_servers
+    try:
+        feed = KafkaFeed(
+            settings.kafka_bootstrap_servers,
+            group,
+            codec.mapper(),
+            view.position,
+            topic=settings.kafka_topic,
+            client_id=client_id,
+        )
+    except BaseException:
+        view.close()
+        raise
+    return _Lane(entry.name, view, feed, Projector(entry.projection(), view, feed, batch_size))
+
+
 def run(
     settings: Settings,
     stop: threading.Event,
     client_id: str = "lodestone-projector",
+    projections: Iterable[str] | None = None,
 ) -> None:
+    """Project the named projections (default: all) until ``stop`` is set."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
-    view = build_genealogy_view(settings)
-    feed = KafkaFeed(
-        settings.kafka_bootstrap_servers,
-        settings.projector_group,
-        codec.mapper(),
-        view.position,
-        topic=settings.kafka_topic,
-        client_id=client_id,
-    )
-    projector = Projector(GenealogyProjection(), view, feed, batch_size=2000)
-    log.info(
-        "projecting %s from %s in group %s",
-        settings.kafka_topic,
-        settings.kafka_bootstrap_servers,
-        settings.projector_group,
-    )
+    lanes: list[_Lane] = []
     try:
+        for entry in REGISTRY.select(projections):
+            group = consumer_group(settings, entry)
+            view = open_view(settings, entry)
+            lanes.append(_lane(settings, entry, view, group, client_id, batch_size=2000))
+            log.info(
+                "projecting %s from %s in group %s",
+                settings.kafka_topic,
+                settings.kafka_bootstrap_servers,
+                group,
+            )
         while not stop.is_set():
-            try:
-                applied = projector.run_once()
-            except Exception:
-                # Nothing of this batch was committed and the feed was rewound to the
-                # committed offsets: retry, never skip.
-                log.exception("projection failed; retrying")
-                stop.wait(1.0)
-                continue
-            if applied:
-                feed.committed(view.position)
+            for lane in lanes:
+                try:
+                    applied = lane.projector.run_once()
+                except Exception:
+                    # Nothing of this batch was committed and the feed was rewound to the
+                    # committed offsets: retry, never skip.
+                    log.exception("projection %s failed; retrying", lane.name)
+                    stop.wait(1.0)
+                    continue
+                if applied:
+                    lane.feed.committed(lane.view.position)
     finally:
-        feed.close()
-        view.close()
+        for lane in lanes:
+            lane.close()
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lodestone project", description=__doc__)
+    parser.add_argument(
+        "--projection",
+        action="append",
+        choices=REGISTRY.names(),
+        help="a projection to run (repeatable; default: all)",
+    )
+    chosen = parser.parse_args(argv).projection
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run(Settings(), stop)
-
-
-if __name__ == "__main__":
-    main()
+    run(Settings(), stop, projections=chosen)
 
 
 def rebuild(
-    settings: Settings, progress: Callable[[int, int], None] | None = None
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+    projection: str = "genealogy",
 ) -> tuple[int, str]:
-    """Empty the genealogy read model and read the topic again from offset 0, in a
-    consumer group of its own, until every partition's end offset (as it was when the
-    rebuild started) is applied. Returns (events applied, fingerprint of the result).
-    Stop the projectors of the live group first: they would write into the same view."""
+    """Empty one projection's read model (and no other's) and read the topic again from
+    offset 0, in a consumer group of its own, until every partition's end offset (as it
+    was when the rebuild started) is applied. Returns (events applied, fingerprint of the
+    result). Stop that projection's projectors first: they would write into the same
+    view."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to rebuild from")
     from kafka import KafkaConsumer, TopicPartition
 
+    entry = REGISTRY[projection]
     probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     partitions = probe.partitions_for_topic(settings.kafka_topic) or set()
     ends = probe.end_offsets([TopicPartition(settings.kafka_topic, p) for p in partitions])
     probe.close()
     total = sum(ends.values())
-    view = build_genealogy_view(settings)
+    view = open_view(settings, entry)
     view.reset()
-    group = f"{settings.projector_group}.rebuild.{int(time.time())}"
-    feed = KafkaFeed(
-        settings.kafka_bootstrap_servers,
-        group,
-        codec.mapper(),
-        view.position,
-        topic=settings.kafka_topic,
-    )
-    projector = Projector(GenealogyProjection(), view, feed, batch_size=5000)
+    group = f"{consumer_group(settings, entry)}.rebuild.{int(time.time())}"
+    lane = _lane(settings, entry, view, group, "lodestone-projector", batch_size=5000)
     applied = 0
     try:
         while any(view.position(f"{tp.topic}:{tp.partition}") < end for tp, end in ends.items()):
-            applied += projector.run_once()
+            applied += lane.projector.run_once()
             if progress:
                 progress(applied, total)
         return applied, view.fingerprint()
     finally:
-        feed.close()
-        view.close()
+        lane.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The genealogy's tables, described once for both databases, with the statements that
+write them, the recursive ancestor and descendant queries and the queries of
+:class:`GenealogyView` written over them. The ``sqlite`` and ``postgres`` modules only
+pick the database.
+
+Each table's columns are its row type's fields, in order (a test holds them equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from operator import attrgetter
+from uuid import UUID
+
+from lodestone.projections.genealogy.projection import NAME, VERSION
+from lodestone.projections.genealogy.rows import BatchRow, Edge, Name, Trade
+from lodestone.projections.genealogy.view import GenealogyView, Writer
+from lodestone.projections.tables import (
+    Buffer,
+    Column,
+    Dialect,
+    Index,
+    Kind,
+    Layout,
+    Query,
+    Table,
+    TableView,
+    insert_new,
+    upsert,
+)
+
+BATCHES = Table(
+    "batches",
+    (
+        Column("id", Kind.UUID, not_null=True),
+        Column("version", Kind.INT, not_null=True),
+        Column("reference", Kind.TEXT),
+        Column("material", Kind.TEXT),
+        Column("initial_kg", Kind.DECIMAL),
+        Column("remaining_kg", Kind.DECIMAL),
+        Column("composition", Kind.COMPOSITION),
+        Column("facility_id", Kind.UUID),
+        Column("custodian_id", Kind.UUID),
+        Column("reporter_id", Kind.UUID),
+        Column("status", Kind.TEXT),
+        Column("origin_kind", Kind.TEXT),
+        Column("origin_facility_id", Kind.UUID),
+        Column("origin_licence_id", Kind.UUID),
+        Column("origin_country", Kind.TEXT),
+        Column("created_at", Kind.TIME),
+        Column("corrections", Kind.INT),  # added after the first release: a column, no rebuild
+    ),
+    key=("id",),
+    row=BatchRow,
+)
+EDGES = Table(
+    "edges",
+    (
+        Column("parent_id", Kind.UUID, not_null=True),
+        Column("child_id", Kind.UUID, not_null=True),
+        Column("kg", Kind.DECIMAL, not_null=True),
+        Column("operation", Kind.TEXT, not_null=True),
+        Column("operation_id", Kind.UUID, not_null=True),
+    ),
+    key=("parent_id", "child_id"),
+    row=Edge,
+    indexes=(Index("edges_by_child", ("child_id",)),),
+)
+TRADES = Table(
+    "trades",
+    (
+        Column("batch_id", Kind.UUID, not_null=True),
+        Column("version", Kind.INT, not_null=True),
+        Column("kind", Kind.TEXT, not_null=True),
+        Column("from_id", Kind.UUID),
+        Column("to_id", Kind.UUID),
+        Column("kg", Kind.DECIMAL, not_null=True),
+        Column("contract", Kind.TEXT, default=""),
+        Column("price", Kind.DECIMAL),
+        Column("currency", Kind.TEXT, default=""),
+        Column("destination_country", Kind.TEXT, default=""),
+        Column("occurred_at", Kind.TIME),
+    ),
+    key=("batch_id", "version"),
+    row=Trade,
+)
+NAMES = Table(
+    "names",
+    (
+        Column("id", Kind.UUID, not_null=True),
+        Column("kind", Kind.TEXT, not_null=True),
+        Column("code", Kind.TEXT, not_null=True),
+        Column("name", Kind.TEXT, default=""),
+        Column("country", Kind.TEXT, default=""),
+    ),
+    key=("id",),
+    row=Name,
+)
+
+# A value the event does not give is None and leaves the stored one alone; only a
+# newer version of the batch changes the row, so a repeat is a no-op.
+UPSERT_BATCH = upsert(BATCHES, keep_nulls=True, newer="version")
+INSERT_EDGE = insert_new(EDGES)
+INSERT_TRADE = insert_new(TRADES)
+UPSERT_NAME = upsert(NAMES)
+
+
+def _walk(towards: str) -> Query[Edge]:
+    """Every edge on a path from (``up``: to) the given batch, by a recursive query."""
+    near, far = ("child_id", "parent_id") if towards == "up" else ("parent_id", "child_id")
+
+    def render(dialect: Dialect) -> str:
+        return (
+            f"WITH RECURSIVE {towards}(id) AS (SELECT {dialect.param(Kind.UUID)} "
+            f"UNION SELECT e.{far} FROM edges e JOIN {towards} ON e.{near} = {towards}.id) "
+            f"SELECT {EDGES.select_list('e')} FROM edges e "
+            f"WHERE e.{near} IN (SELECT id FROM {towards}) ORDER BY e.parent_id, e.child_id"
+        )
+
+    return Query(EDGES, render)
+
+
+ANCESTORS = _walk("up")
+DESCENDANTS = _walk("down")
+
+
+_BATCH = attrgetter(*BATCHES.column_names)
+_EDGE = attrgetter(*EDGES.column_names)
+_TRADE = attrgetter(*TRADES.column_names)
+_NAME = attrgetter(*NAMES.column_names)
+
+
+class _Writer:
+    """Appends each row's values, in column order, to the transaction's buffer."""
+
+    def __init__(self, buffer: Buffer) -> None:
+        self._batches = buffer.rows[UPSERT_BATCH]
+        self._edges = buffer.rows[INSERT_EDGE]
+        self._trades = buffer.rows[INSERT_TRADE]
+        self._names = buffer.rows[UPSERT_NAME]
+
+    def upsert_batch(self, row: BatchRow) -> None:
+        self._batches.append(_BATCH(row))
+
+    def add_edges(self, edges: Sequence[Edge]) -> None:
+        self._edges += [_EDGE(e) for e in edges]
+
+    def add_trade(self, trade: Trade) -> None:
+        self._trades.append(_TRADE(trade))
+
+    def upsert_name(self, name: Name) -> None:
+        self._names.append(_NAME(name))
+
+
+LAYOUT: Layout[Writer] = Layout(
+    NAME,
+    VERSION,
+    tables=(BATCHES, EDGES, TRADES, NAMES),
+    writes=(UPSERT_BATCH, INSERT_EDGE, INSERT_TRADE, UPSERT_NAME),
+    writer=_Writer,
+)
+
+
+class GenealogyTables(TableView[Writer], GenealogyView):
+    """The genealogy's queries over its tables, the same on every database."""
+
+    layout = LAYOUT
+
+    def batches(self, ids: Iterable[UUID]) -> dict[UUID, BatchRow]:
+        return {row.id: row for row in self._rows_in(BATCHES, "id", ids)}
+
+    def ancestors(self, batch_id: UUID) -> list[Edge]:
+        return self._query(ANCESTORS, (batch_id,))
+
+    def descendants(self, batch_id: UUID) -> list[Edge]:
+        return self._query(DESCENDANTS, (batch_id,))
+
+    def trades(self, ids: Iterable[UUID]) -> list[Trade]:
+        # Sorted here rather than in SQL: SQLite reads long id lists in chunks.
+        trades = self._rows_in(TRADES, "batch_id", ids)
+        trades.sort(key=lambda t: (t.occurred_at, t.batch_id, t.version))
+        return trades
+
+    def names(self, ids: Iterable[UUID]) -> dict[UUID, Name]:
+        return {row.id: row for row in self._rows_in(NAMES, "id", ids)}

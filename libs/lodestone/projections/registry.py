@@ -1,0 +1,94 @@
+"""Every projection Lodestone runs, by name: how to make it and how to open its view
+on each database. The projector process and ``lodestone rebuild`` run a chosen set of
+them (all by default); a new read model is one more entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lodestone.projections.base import Projection, View
+from lodestone.projections.genealogy import schema as genealogy_schema
+from lodestone.projections.genealogy.projection import GenealogyProjection
+from lodestone.projections.tables import Layout
+from lodestone.projections.tracking import TRACKING, VERSIONS
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A projection class, the layout of its tables and its views. The views are
+    imported when opened, so that choosing projections needs no SQL driver."""
+
+    projection: type[Projection]
+    layout: Layout[Any]
+    sqlite: Callable[[Path], View[Any]]
+    postgres: Callable[[str], View[Any]]
+
+    def __post_init__(self) -> None:
+        named = (self.projection.name, self.projection.version)
+        if named != (self.layout.projection, self.layout.version):
+            raise ValueError(f"projection {named} with the tables of {self.layout.projection}")
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    @property
+    def version(self) -> int:
+        return self.projection.version
+
+    def open(self, *, postgres_url: str | None, sqlite_path: Path) -> View[Any]:
+        """The view on PostgreSQL when a URL is given, else in the SQLite file."""
+        if postgres_url is not None:
+            return self.postgres(postgres_url)
+        return self.sqlite(sqlite_path)
+
+
+class Registry:
+    def __init__(self, *entries: Registered) -> None:
+        self._entries = {entry.name: entry for entry in entries}
+        if len(self._entries) != len(entries):
+            raise ValueError("two projections with one name")
+        tables = [table.name for entry in entries for table in entry.layout.tables]
+        # A view drops its tables when its version changes: one table, one owner.
+        if len(set(tables)) != len(tables) or {TRACKING.name, VERSIONS.name} & set(tables):
+            raise ValueError(f"projections share a table: {sorted(tables)}")
+
+    def __iter__(self) -> Iterator[Registered]:
+        return iter(self._entries.values())
+
+    def __getitem__(self, name: str) -> Registered:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(
+                f"no projection {name!r}; there are: {', '.join(self.names())}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def select(self, names: Iterable[str] | None = None) -> list[Registered]:
+        """The projections named (each once, in the order given), or all of them."""
+        if names is None:
+            return list(self)
+        return [self[name] for name in dict.fromkeys(names)]
+
+
+def _genealogy_sqlite(path: Path) -> View[Any]:
+    from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
+
+    return SQLiteGenealogyView(path)
+
+
+def _genealogy_postgres(url: str) -> View[Any]:
+    from lodestone.projections.genealogy.postgres import PostgresGenealogyView
+
+    return PostgresGenealogyView(url)
+
+
+REGISTRY = Registry(
+    Registered(GenealogyProjection, genealogy_schema.LAYOUT, _genealogy_sqlite, _genealogy_postgres)
+)
