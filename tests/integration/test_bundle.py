@@ -30,7 +30,7 @@ from lodestone.infra.checkpoints import (
 from lodestone.infra.event_rows import EventRows, PostgresEventRows, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.integration.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend, PostgresBackend
 from tests.integration.conftest import NOW, at
 
 BATCH = "NORTH/OX-A"

@@ -12,7 +12,7 @@ from lodestone.projections import genealogy
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
 from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector
-from tests.integration.backends import Backend
+from tests.fixtures.backends import Backend
 
 
 def project(ledger: Ledger, view: GenealogyView) -> tuple[GenealogyView, Projector]:

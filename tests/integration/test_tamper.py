@@ -35,7 +35,7 @@ from lodestone.infra.checkpoints import (
 from lodestone.infra.event_rows import EventRows, PostgresEventRows, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.integration.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend, PostgresBackend
 
 LEAVES_PER_CHECKPOINT = 50
 MASS = re.compile(rb'"mass_kg":\{"_data_":"(\d)')

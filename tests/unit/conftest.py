@@ -16,7 +16,7 @@ from lodestone.domain.access import Principal, Role
 from lodestone.domain.refusals import Refusal
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.integration.backends import Backend
+from tests.fixtures.backends import Backend
 
 #: The server's "now" in every unit test: reports default to it, the future starts after it.
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
