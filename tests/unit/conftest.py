@@ -1,5 +1,6 @@
-"""Factories for the write-side unit tests: a ledger on a fresh SQLite file with a fixed
-clock, and a minimal registered chain world with an operator key for each actor."""
+"""Factories for the write-side unit tests: ledgers with a fixed clock (on the backend
+under test, or in memory), and a minimal registered chain world with an operator key for
+each actor."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from lodestone.domain.access import Principal, Role
 from lodestone.domain.refusals import Refusal
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.fixtures.backends import Backend
+from tests.fixtures.backends import Backend, memory_env
 
 #: The server's "now" in every unit test: reports default to it, the future starts after it.
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -121,6 +122,14 @@ def make_ledger(backend: Backend, clock: Callable[[], datetime]) -> Iterator[Cal
 @pytest.fixture
 def ledger(make_ledger: Callable[..., Ledger]) -> Ledger:
     return make_ledger()
+
+
+@pytest.fixture
+def memory_ledger(clock: Callable[[], datetime]) -> Iterator[Ledger]:
+    """A ledger on eventsourcing's in-memory store: for rules that need no database."""
+    ledger = Ledger(memory_env(), clock=clock)
+    yield ledger
+    ledger.close()
 
 
 @pytest.fixture

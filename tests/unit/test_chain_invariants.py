@@ -1,22 +1,35 @@
-"""Every invariant of the chain, one behaviour per test, through ``Ledger.execute`` on
-SQLite. A refused command must say which field broke which rule and store nothing."""
+"""Every invariant of the chain, one behaviour per test, through ``Ledger.execute``. A
+refused command must say which field broke which rule and store nothing.
+
+The rules need no database: these tests run on eventsourcing's in-memory store (the
+ledger's chained event store and snapshots included). What a database adds, one
+transaction per command and writers racing, is proven on SQLite and PostgreSQL in
+``test_ledger_execution.py``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import pytest
+
 from lodestone.domain import ids
 from lodestone.domain.batches import Status
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.domain.refusals import Conflict, Forbidden, InvalidInput, RuleBroken
 from lodestone.domain.values import reo_kg
+from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 
 ORE = {"Nd": D("0.04"), "Pr": D("0.01"), "Dy": D("0.0005"), "Fe": D("0.2")}
 ORE_REO_PER_1000_KG = D("59.31185")  # 1000 * (0.04*1.1664 + 0.01*1.2082 + 0.0005*1.1477)
 NDPR_OXIDE = {"Nd": D("0.68"), "Pr": D("0.17")}
 SCRAP = {"Nd": D("0.3"), "Dy": D("0.02"), "Fe": D("0.66"), "B": D("0.01")}
+
+
+@pytest.fixture
+def ledger(memory_ledger: Ledger) -> Ledger:
+    return memory_ledger
 
 
 # --- small, explicit set-ups ---------------------------------------------------------------
