@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from lodestone.infra.kafka_topics import create_topic
 from lodestone.infra.settings import Settings
@@ -35,32 +34,6 @@ def wait_until(
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def records_to_end(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Any]:
-    """Every record on every partition of ``topic`` up to its end offset, read by a plain
-    kafka-python consumer (no project code, no consumer group).
-
-    Call it once the writer is done (the relay has caught up): the end offsets taken then
-    bound what there is to read. Stopping on a count instead is a race: the repeats a
-    killed relay publishes can make up the count before every partition's tail is read."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        numbers = consumer.partitions_for_topic(topic)
-        assert numbers, f"topic {topic} has no partitions"
-        partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, f"could not read {topic} to its end offsets"
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
 
 
 @dataclass

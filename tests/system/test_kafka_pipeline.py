@@ -28,13 +28,8 @@ from lodestone.infra.settings import Settings
 from lodestone.ledger import Ledger
 from lodestone.projector.main import rebuild
 from lodestone.streaming.relay import Relay
-from tests.system.conftest import (
-    Pipeline,
-    kill,
-    records_to_end,
-    reference_fingerprint,
-    wait_until,
-)
+from tests.fixtures.topics import records_to_end
+from tests.system.conftest import Pipeline, kill, reference_fingerprint, wait_until
 
 pytestmark = pytest.mark.slow
 
