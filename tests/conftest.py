@@ -3,6 +3,6 @@ parameter) and a real Kafka broker, each started only when a test asks for it.""
 
 pytest_plugins = [
     "tests.integration.postgres_fixture",
-    "tests.integration.backends",
+    "tests.fixtures.backends",
     "tests.integration.kafka_fixture",
 ]

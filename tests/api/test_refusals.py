@@ -109,13 +109,13 @@ def test_composition_naming_an_unknown_element_is_refused(world: World) -> None:
     assert refusal(world, "ore-extracted", body) == (422, "composition.Xx", "element-symbol")
 
 
-def test_composition_summing_to_more_than_one_is_refused(world: World) -> None:
+def test_composition_summing_to_more_than_one_is_refused_with_a_422_problem(world: World) -> None:
     body = ore(composition={"Nd": "0.6", "Fe": "0.5"})
 
     assert refusal(world, "ore-extracted", body) == (422, "composition", "composition-sum")
 
 
-def test_zero_mass_is_refused(world: World) -> None:
+def test_zero_mass_is_refused_with_a_422_problem(world: World) -> None:
     assert refusal(world, "ore-extracted", ore(kg="0")) == (422, "mass_kg", "mass-positive")
 
 
@@ -230,7 +230,7 @@ def test_input_at_another_facility_than_the_step_is_refused(world: World) -> Non
     assert refusal(world, "batch-transformed", body) == (422, "inputs[0].batch", "co-located")
 
 
-def test_unknown_process_is_refused(world: World) -> None:
+def test_unknown_process_is_refused_with_a_422_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
 
     body = beneficiation(process="smelting")
@@ -356,7 +356,7 @@ def test_merge_of_a_single_batch_is_refused(world: World) -> None:
     assert refusal(world, "batches-merged", body) == (422, "inputs", "merge-arity")
 
 
-def test_merge_of_different_materials_is_refused(world: World) -> None:
+def test_merge_of_different_materials_is_refused_with_a_422_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
     world.report("batch-transformed", beneficiation(take="5000", kg="400"))
     body = _merge("BLEND-1", ("ORE-1", "5000"), ("CON-1", "400"))
@@ -403,7 +403,7 @@ def test_merge_under_a_lot_code_already_used_is_refused(world: World) -> None:
 # --- batch-moved --------------------------------------------------------------------------
 
 
-def test_move_to_another_actors_plant_is_refused(world: World) -> None:
+def test_move_to_another_actors_plant_is_refused_with_a_403_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
     body = {"batch": "ORE-1", "to_facility": "OTH-1"}
 
@@ -424,7 +424,7 @@ def test_move_by_an_actor_without_custody_is_refused(world: World) -> None:
     assert refusal(world, "batch-moved", body, "magnets") == (403, "batch", "custody")
 
 
-def test_move_of_a_batch_in_transit_is_refused(world: World) -> None:
+def test_move_of_a_batch_in_transit_is_refused_with_a_409_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
     world.report("shipment-exported", export("ORE-1"))
     body = {"batch": "ORE-1", "to_facility": "SEP-1"}
@@ -449,7 +449,7 @@ def test_sale_by_an_actor_without_custody_is_refused(world: World) -> None:
     assert refusal(world, "custody-transferred", body, "magnets") == (403, "batch", "custody")
 
 
-def test_sale_to_the_holder_itself_is_refused(world: World) -> None:
+def test_sale_to_the_holder_itself_is_refused_with_a_422_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
 
     body = sale("ORE-1", "MINECO", to_facility="SEP-1")
@@ -540,7 +540,7 @@ def test_export_to_a_consignee_the_licence_does_not_name_is_refused(world: World
     assert refusal(world, "shipment-exported", body) == (422, "consignee", "licence-consignee")
 
 
-def test_export_for_another_end_user_is_refused(world: World) -> None:
+def test_export_for_another_end_user_is_refused_with_a_422_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
     body = export("ORE-1", end_user="Defence Systems AG")
 
@@ -572,7 +572,7 @@ def test_export_beyond_what_remains_of_the_licence_is_refused(world: World) -> N
     )
 
 
-def test_export_under_an_expired_licence_is_refused(world: World) -> None:
+def test_export_under_an_expired_licence_is_refused_with_a_422_problem(world: World) -> None:
     world.register(
         "/v1/licences",
         {
@@ -648,7 +648,7 @@ def test_receipt_by_anyone_but_the_consignee_is_refused(world: World) -> None:
     assert refusal(world, "shipment-received", body, "magnets") == (403, "batch", "consignee")
 
 
-def test_receipt_of_more_than_was_shipped_is_refused(world: World) -> None:
+def test_receipt_of_more_than_was_shipped_is_refused_with_a_422_problem(world: World) -> None:
     world.extract("ORE-1", "10000")
     world.report("shipment-exported", export("ORE-1"))
     body = receipt(received_kg="10000.5")
@@ -668,7 +668,7 @@ def test_receipt_at_another_actors_facility_is_refused(world: World) -> None:
     assert refusal(world, "shipment-received", body, "auto") == (403, "facility", "facility-owner")
 
 
-def test_receipt_dated_before_the_shipment_is_refused(world: World) -> None:
+def test_receipt_dated_before_the_shipment_is_refused_with_a_422_problem(world: World) -> None:
     world.extract("ORE-1", "10000", occurred_at="2026-03-01T00:00:00Z")
     world.report("shipment-exported", export("ORE-1", occurred_at="2026-06-01T00:00:00Z"))
     body = receipt(occurred_at="2026-04-01T00:00:00Z")

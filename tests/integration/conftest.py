@@ -12,7 +12,7 @@ from lodestone.domain.access import Principal, Role
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.integration.backends import Backend
+from tests.fixtures.backends import Backend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN = Principal("admin", Role.ADMIN)

@@ -27,7 +27,7 @@ from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.ledger.stores import CheckpointStore, EventRows
-from tests.integration.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend, PostgresBackend
 from tests.integration.conftest import NOW, at
 
 BATCH = "NORTH/OX-A"

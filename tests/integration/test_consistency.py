@@ -22,7 +22,7 @@ from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.streaming.projector import genealogy_projector
-from tests.integration.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend, PostgresBackend
 from tests.integration.conftest import at, operator
 
 REGULATOR = Principal("reg", Role.REGULATOR)

@@ -37,7 +37,7 @@ from lodestone.projections.sqlite import SQLiteView
 from lodestone.projections.tables import Buffer, Column, Kind, Layout, Table, insert_new
 from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector
-from tests.integration.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend, PostgresBackend
 from tests.integration.conftest import NOW, record_chain
 
 

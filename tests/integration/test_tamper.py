@@ -31,7 +31,7 @@ from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.ledger.stores import Checkpoint, CheckpointStore, EventRows
-from tests.integration.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend, PostgresBackend
 
 LEAVES_PER_CHECKPOINT = 50
 MASS = re.compile(rb'"mass_kg":\{"_data_":"(\d)')

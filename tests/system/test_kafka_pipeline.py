@@ -10,7 +10,6 @@ none applied twice, whatever the interleaving across partitions).
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -29,6 +28,7 @@ from lodestone.infra.sqlite.stores import SQLitePositionStore
 from lodestone.ledger import Ledger
 from lodestone.projector.main import rebuild
 from lodestone.streaming.relay import Relay
+from tests.fixtures.topics import records_to_end
 from tests.system.conftest import Pipeline, kill, reference_fingerprint, wait_until
 
 pytestmark = pytest.mark.slow
@@ -37,29 +37,6 @@ pytestmark = pytest.mark.slow
 def stored_pairs(ledger: Ledger) -> set[tuple[str, int]]:
     notifications = ledger.recorder.select_notifications(start=1, limit=10_000_000)
     return {(str(n.originator_id), n.originator_version) for n in notifications}
-
-
-def topic_records(bootstrap: str, topic: str, at_least: int, timeout: float = 60.0) -> list[Any]:
-    """Everything on ``topic``, read by a plain kafka-python consumer (no project code)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=f"independent-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    consumer.subscribe([topic])
-    records: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=500).values():
-            records.extend(batch)
-        if len(records) >= at_least:
-            # drain what else is already there (repeats)
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(batch)
-            break
-    consumer.close()
-    return records
 
 
 def pairs_on_topic(records: list[Any]) -> Counter[tuple[str, int]]:
@@ -116,7 +93,7 @@ def test_relay_killed_mid_burst_repeats_but_never_skips_and_projections_apply_on
     pipeline.relay()
     wait_until(lambda: relay_position(pipeline) == total, what="the restarted relay to catch up")
 
-    on_topic = pairs_on_topic(topic_records(pipeline.bootstrap, pipeline.topic, at_least=total))
+    on_topic = pairs_on_topic(records_to_end(pipeline.bootstrap, pipeline.topic))
     assert set(on_topic) == stored_pairs(ledger)  # every event at least once, no stranger
     pipeline.projector()
     wait_until(lambda: projected_everything(pipeline), what="the projector to consume the topic")
@@ -181,7 +158,7 @@ def test_an_independent_consumer_sees_every_event_with_cloudevents_headers(
     total = ledger.recorder.max_notification_id()
     wait_until(lambda: relay_position(pipeline) == total, what="the relay to publish everything")
 
-    records = topic_records(pipeline.bootstrap, pipeline.topic, at_least=total)
+    records = records_to_end(pipeline.bootstrap, pipeline.topic)
 
     assert len(records) == total  # no crash here: exactly once on the topic
     for record in records:
@@ -242,7 +219,7 @@ def test_gateway_keeps_accepting_while_the_broker_is_down_and_everything_arrives
             store.close()
         expected = stored_pairs(ledger)
 
-    assert set(pairs_on_topic(topic_records(bootstrap, topic, at_least=total))) == expected
+    assert set(pairs_on_topic(records_to_end(bootstrap, topic))) == expected
 
 
 def test_rebuild_from_offset_zero_ends_in_exactly_the_state_it_had(

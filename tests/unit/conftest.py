@@ -1,100 +1,18 @@
-"""Factories for the write-side unit tests: a ledger on a fresh SQLite file with a fixed
-clock, and a minimal registered chain world with an operator key for each actor."""
+"""Factories for the write-side unit tests: ledgers with a fixed clock (on the backend
+under test, or in memory), the registered chain world with an operator key for each
+actor, and a ``ChainBuilder`` on it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal as D
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
 
-from lodestone.domain import ids
 from lodestone.domain.access import Principal, Role
-from lodestone.domain.refusals import Refusal
 from lodestone.ledger import Ledger
-from lodestone.ledger import commands as c
-from tests.integration.backends import Backend
-
-#: The server's "now" in every unit test: reports default to it, the future starts after it.
-NOW = datetime(2026, 6, 1, tzinfo=UTC)
-YEAR_2026 = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
-
-
-def operator(code: str) -> Principal:
-    return Principal(f"key:{code}", Role.OPERATOR, ids.actor_id(code))
-
-
-@dataclass(frozen=True)
-class World:
-    """What ``register_chain_world`` registered, and a key for each actor.
-
-    MINECO  (CN) mine M-PIT; mining quota MQ-1
-    SEPCO   (CN) separation plant S-SEP, metal plant S-MET; separation quota SQ-1;
-                 export licence EX-1: oxide (2846) to AUTO in DE, end user "Auto GmbH"
-    ALLOYCO (CN) alloy plant A-ALLOY, magnet plant A-MAG
-    TRADER  (CN) warehouse T-WH
-    AUTO    (DE) magnet plant D-PLANT, the licensed consignee
-    RIVAL   (DE) magnet plant R-PLANT;  FRANCO (FR) magnet plant F-PLANT
-    """
-
-    now: datetime
-    mine: Principal
-    separator: Principal
-    alloyer: Principal
-    trader: Principal
-    auto: Principal
-    rival: Principal
-    franco: Principal
-
-
-def register_chain_world(ledger: Ledger, admin: Principal) -> World:
-    ledger.execute(
-        admin,
-        [
-            c.RegisterActor("MINECO", "Mine Co", "CN", ["miner"]),
-            c.RegisterActor("SEPCO", "Separation Co", "CN", ["separator", "exporter"]),
-            c.RegisterActor("ALLOYCO", "Alloy Co", "CN", ["alloy_maker", "magnet_maker"]),
-            c.RegisterActor("TRADER", "Trader Ltd", "CN", ["trader"]),
-            c.RegisterActor("AUTO", "Auto GmbH", "DE", ["importer", "end_client"]),
-            c.RegisterActor("RIVAL", "Rival AG", "DE", ["importer"]),
-            c.RegisterActor("FRANCO", "Franco SA", "FR", ["importer"]),
-            c.RegisterFacility("M-PIT", "Open pit", "mine", "MINECO", "CN"),
-            c.RegisterFacility("S-SEP", "Separation plant", "separation_plant", "SEPCO", "CN"),
-            c.RegisterFacility("S-MET", "Metal plant", "metal_plant", "SEPCO", "CN"),
-            c.RegisterFacility("A-ALLOY", "Alloy plant", "alloy_plant", "ALLOYCO", "CN"),
-            c.RegisterFacility("A-MAG", "Magnet plant", "magnet_plant", "ALLOYCO", "CN"),
-            c.RegisterFacility("T-WH", "Warehouse", "warehouse", "TRADER", "CN"),
-            c.RegisterFacility("D-PLANT", "Motor plant", "magnet_plant", "AUTO", "DE"),
-            c.RegisterFacility("R-PLANT", "Rival plant", "magnet_plant", "RIVAL", "DE"),
-            c.RegisterFacility("F-PLANT", "Franco plant", "magnet_plant", "FRANCO", "FR"),
-            c.IssueLicence("MQ-1", "mining_quota", "MINECO", D("1000000"), *YEAR_2026),
-            c.IssueLicence("SQ-1", "separation_quota", "SEPCO", D("1000000"), *YEAR_2026),
-            c.IssueLicence(
-                "EX-1",
-                "export_licence",
-                "SEPCO",
-                D("10000"),
-                *YEAR_2026,
-                items=[{"material": "oxide", "customs_code": "2846"}],
-                consignee="AUTO",
-                end_user="Auto GmbH",
-                destination_country="DE",
-            ),
-        ],
-    )
-    return World(
-        now=NOW,
-        mine=operator("MINECO"),
-        separator=operator("SEPCO"),
-        alloyer=operator("ALLOYCO"),
-        trader=operator("TRADER"),
-        auto=operator("AUTO"),
-        rival=operator("RIVAL"),
-        franco=operator("FRANCO"),
-    )
+from tests.fixtures.backends import Backend, memory_env
+from tests.unit.builders import NOW, ChainBuilder, World, register_chain_world
 
 
 @pytest.fixture
@@ -145,24 +63,14 @@ def world(ledger: Ledger, register_world: Callable[[Ledger], World]) -> World:
 
 
 @pytest.fixture
-def assert_refused(ledger: Ledger) -> Callable[..., Refusal]:
-    """Runs commands that must be refused with exactly this kind, field and rule, and
-    checks that nothing at all was stored (the notification log did not move)."""
+def memory_ledger(clock: Callable[[], datetime]) -> Iterator[Ledger]:
+    """A ledger on eventsourcing's in-memory store: for rules that need no database."""
+    ledger = Ledger(memory_env(), clock=clock)
+    yield ledger
+    ledger.close()
 
-    def check(
-        principal: Principal,
-        commands: Sequence[c.Command],
-        kind: type[Refusal],
-        field: str,
-        rule: str,
-        **execute: Any,
-    ) -> Refusal:
-        before = ledger.recorder.max_notification_id()
-        with pytest.raises(Refusal) as caught:
-            ledger.execute(principal, list(commands), **execute)
-        refusal = caught.value
-        assert (type(refusal), refusal.field, refusal.rule) == (kind, field, rule), refusal
-        assert ledger.recorder.max_notification_id() == before
-        return refusal
 
-    return check
+@pytest.fixture
+def chain(ledger: Ledger, world: World, admin: Principal) -> ChainBuilder:
+    """Set-up steps on the registered world, and the refusal check."""
+    return ChainBuilder(ledger, world, admin)
