@@ -10,13 +10,13 @@ from functools import singledispatch
 from typing import Any
 from uuid import UUID
 
-from lodestone.domain import chain, ids
+from lodestone.domain import chain, ids, values
 from lodestone.domain.access import Credential, Principal, Role
 from lodestone.domain.actors import Actor, Facility
 from lodestone.domain.batches import Batch
 from lodestone.domain.licences import Licence, LicenceKind
 from lodestone.domain.refusals import InvalidInput
-from lodestone.domain.values import FacilityKind, reo_kg
+from lodestone.domain.values import FacilityKind, aware, one_of, reo_kg
 from lodestone.ledger import commands as c
 from lodestone.ledger.unit_of_work import UnitOfWork
 
@@ -39,11 +39,8 @@ ACTOR_ROLES = frozenset(
 
 
 def code(value: str, field: str) -> str:
-    if not ids.CODE.match(value or ""):
-        raise InvalidInput(
-            field, "code", "1-64 letters, digits or . _ : - starting with a letter or digit"
-        )
-    return value.upper()
+    """A registry code (actor, facility, licence number): codes are one upper-case key."""
+    return values.code(value, field).upper()
 
 
 def actor(uow: UnitOfWork, ref: str, field: str) -> Actor:
@@ -62,21 +59,21 @@ def batch_ref(ref: str, own_actor: UUID | None, field: str) -> UUID:
     """``ACTOR/LOT``, a batch UUID, or (for the reporting actor) its own bare lot code."""
     if "/" in ref:
         actor_code, _, lot = ref.partition("/")
-        return ids.batch_id(ids.actor_id(code(actor_code, field)), chain.lot_code(lot, field))
+        return ids.batch_id(ids.actor_id(code(actor_code, field)), values.lot_code(lot, field))
     try:
         return UUID(ref)
     except ValueError:
         pass
     if own_actor is None:
         raise InvalidInput(field, "batch-reference", "name the batch as ACTOR/LOT or by its id")
-    return ids.batch_id(own_actor, chain.lot_code(ref, field))
+    return ids.batch_id(own_actor, values.lot_code(ref, field))
 
 
 def batch(uow: UnitOfWork, ref: str, own_actor: UUID | None, field: str) -> Batch:
     return uow.get(Batch, batch_ref(ref, own_actor, field), field, f"batch {ref}")
 
 
-def step(uow: UnitOfWork, principal: Principal, cmd: c.Step, now: datetime) -> chain.Step:
+def step(uow: UnitOfWork, principal: Principal, cmd: c.Step, now: datetime) -> chain.StepContext:
     principal.require(Role.OPERATOR, Role.ADMIN, field="actor")
     if cmd.actor is not None:
         reporter = actor(uow, cmd.actor, "actor")
@@ -84,12 +81,12 @@ def step(uow: UnitOfWork, principal: Principal, cmd: c.Step, now: datetime) -> c
         reporter = uow.get(Actor, principal.actor, "actor", "the caller's actor")
     else:
         raise InvalidInput("actor", "required", "name the actor this step is reported for")
-    return chain.Step(principal, reporter, cmd.occurred_at or now, now)
+    return chain.StepContext(principal, reporter, cmd.occurred_at or now, now)
 
 
-def new_batch(uow: UnitOfWork, s: chain.Step, lot: str, field: str) -> None:
+def new_batch(uow: UnitOfWork, s: chain.StepContext, lot: str, field: str) -> None:
     uow.require_new(
-        ids.batch_id(s.actor.id, chain.lot_code(lot, field)), field, f"lot {lot} of {s.actor.code}"
+        ids.batch_id(s.actor.id, values.lot_code(lot, field)), field, f"lot {lot} of {s.actor.code}"
     )
 
 
@@ -141,14 +138,7 @@ def _(
     owner = actor(uow, cmd.owner, "owner")
     principal.acts_for(owner.id, "owner", f"actor {owner.code}")
     facility_code = code(cmd.code, "code")
-    try:
-        kind = FacilityKind(cmd.kind)
-    except ValueError:
-        raise InvalidInput(
-            "kind",
-            "facility-kind",
-            f"{cmd.kind!r} is not one of {', '.join(k.value for k in FacilityKind)}",
-        ) from None
+    kind = one_of(FacilityKind, cmd.kind, "kind", "facility-kind")
     id = ids.facility_id(facility_code)
     uow.require_new(id, "code", f"facility {facility_code}")
     new = Facility.register(
@@ -162,21 +152,13 @@ def _(
 def _(cmd: c.IssueLicence, uow: UnitOfWork, principal: Principal, now: datetime) -> dict[str, Any]:
     principal.require(Role.REGULATOR, Role.ADMIN)
     number = code(cmd.number, "number")
-    try:
-        kind = LicenceKind(cmd.kind)
-    except ValueError:
-        raise InvalidInput(
-            "kind",
-            "licence-kind",
-            f"{cmd.kind!r} is not one of {', '.join(k.value for k in LicenceKind)}",
-        ) from None
+    kind = one_of(LicenceKind, cmd.kind, "kind", "licence-kind")
     holder = actor(uow, cmd.holder, "holder")
     consignee = actor(uow, cmd.consignee, "consignee") if cmd.consignee else None
     id = ids.licence_id(number)
     uow.require_new(id, "number", f"licence {number}")
-    for field in ("valid_from", "valid_until"):
-        if getattr(cmd, field).tzinfo is None:
-            raise InvalidInput(field, "timezone", "give a time zone (e.g. Z or +08:00)")
+    aware(cmd.valid_from, "valid_from")
+    aware(cmd.valid_until, "valid_until")
     new = Licence.issue(
         id,
         number,
@@ -205,12 +187,7 @@ def _(
     principal.require(Role.ADMIN)
     if not KEY_HASH.match(cmd.key_hash):
         raise InvalidInput("key_hash", "sha256-hex", "64 lower-case hex digits")
-    try:
-        role = Role(cmd.role)
-    except ValueError:
-        raise InvalidInput(
-            "role", "role", f"{cmd.role!r} is not one of {', '.join(r.value for r in Role)}"
-        ) from None
+    role = one_of(Role, cmd.role, "role", "role")
     holder = actor(uow, cmd.actor, "actor") if cmd.actor else None
     if (role is Role.OPERATOR) != (holder is not None):
         raise InvalidInput(
@@ -461,9 +438,4 @@ def _at(cmd: c.Step, now: datetime, uow: UnitOfWork, principal: Principal) -> da
         # another company is refused as for every other step.
         named = actor(uow, cmd.actor, "actor")
         principal.acts_for(named.id, "actor", f"actor {named.code}")
-    at = cmd.occurred_at or now
-    if at.tzinfo is None:
-        raise InvalidInput("occurred_at", "timezone", "give a time zone (e.g. Z or +08:00)")
-    if at > now + chain.CLOCK_SKEW:
-        raise InvalidInput("occurred_at", "not-in-future", f"{at.isoformat()} is in the future")
-    return at
+    return values.occurred(cmd.occurred_at or now, now, "occurred_at")
