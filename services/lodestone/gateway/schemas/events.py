@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, Field
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.gateway.schemas.base import CommandIn, Strict
 from lodestone.ledger import commands as c
+from lodestone.ledger.application import MAX_BULK
 
 Kg = Annotated[Decimal, Field(description="kilograms, exact decimal", examples=["1250.5"])]
 Composition = Annotated[
@@ -288,4 +289,4 @@ class Correction(CommandIn):
 class BulkIn(Strict):
     """Many events stored whole or not at all, in the order given."""
 
-    events: list[AnyEvent] = Field(min_length=1, max_length=10_000)
+    events: list[AnyEvent] = Field(min_length=1, max_length=MAX_BULK)
