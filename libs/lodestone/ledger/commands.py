@@ -439,13 +439,18 @@ class ReceiveShipment(ReportStep):
 
 
 @dataclass(frozen=True)
-class Quarantine(ReportStep):
-    # The custodian holds its own batch; regulators and admins any (the domain checks).
+class ChangeHold(ReportStep):
+    """A hold placed or lifted: by the custodian on its own batch, or by a regulator or
+    admin; a regulator's hold is lifted by a regulator or admin only (the domain checks)."""
+
     submitters = (Role.OPERATOR, Role.REGULATOR, Role.ADMIN)
 
     batch: str
     reason: str
 
+
+@dataclass(frozen=True)
+class Quarantine(ChangeHold):
     def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
         b = h.batch(uow, self.batch, principal.actor, "batch")
         chain.quarantine(principal, b, self.reason, h.hold_time(uow, principal, self, now))
@@ -453,13 +458,7 @@ class Quarantine(ReportStep):
 
 
 @dataclass(frozen=True)
-class Release(ReportStep):
-    # A regulator's hold is lifted by a regulator or admin only (the domain checks).
-    submitters = (Role.OPERATOR, Role.REGULATOR, Role.ADMIN)
-
-    batch: str
-    reason: str
-
+class Release(ChangeHold):
     def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
         b = h.batch(uow, self.batch, principal.actor, "batch")
         chain.release(principal, b, self.reason, h.hold_time(uow, principal, self, now))
