@@ -282,7 +282,7 @@ class InProcess:
         done = 0
         while done < commands:
             now = datetime.now(UTC)
-            step = chain.Step(self.admin, actor, now, now)
+            step = chain.StepContext(self.admin, actor, now, now)
             batches = []
             for i in range(done, min(done + per_save, commands)):
                 batches.append(

@@ -145,7 +145,7 @@ def test_the_quarantined_ore_lot_stays_held(loaded: tuple[Ledger, DemoSummary]) 
 
 
 def test_registrations_come_before_every_step() -> None:
-    kinds = [isinstance(cmd, c.Step) for cmd in DemoChain(5, SMALL).commands()]
+    kinds = [isinstance(cmd, c.ReportStep) for cmd in DemoChain(5, SMALL).commands()]
     first_step = kinds.index(True)
     assert first_step > 0 and all(kinds[first_step:])
 
@@ -153,7 +153,7 @@ def test_registrations_come_before_every_step() -> None:
 def test_every_step_is_dated_in_the_past_and_inside_the_licence_windows() -> None:
     now = datetime.now(UTC)
     for cmd in DemoChain(5, 2_000).commands():
-        if isinstance(cmd, c.Step):
+        if isinstance(cmd, c.ReportStep):
             assert cmd.occurred_at is not None
             assert VALID_FROM <= cmd.occurred_at <= min(now, VALID_UNTIL)
 

@@ -7,9 +7,9 @@ in one transaction. Nothing here reads or writes storage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -34,18 +34,18 @@ from lodestone.domain.values import (
     blend,
     composition,
     fraction,
+    lot_code,
     mass,
+    occurred,
+    one_of,
     reo_kg,
 )
 from lodestone.domain.values import price as total_price
 
-#: Reports may be stamped a little ahead of the server clock, never a day ahead.
-CLOCK_SKEW = timedelta(minutes=5)
-
 
 @dataclass(frozen=True)
-class Step:
-    """Who reports, for which actor, when the step happened and the server's now."""
+class StepContext:
+    """Who reports a step, for which actor, when it happened and the server's now."""
 
     principal: Principal
     actor: Actor
@@ -54,12 +54,7 @@ class Step:
 
     def __post_init__(self) -> None:
         self.principal.acts_for(self.actor.id, "actor", f"actor {self.actor.code}")
-        if self.occurred_at.tzinfo is None:
-            raise InvalidInput("occurred_at", "timezone", "give a time zone (e.g. Z or +08:00)")
-        if self.occurred_at > self.now + CLOCK_SKEW:
-            raise InvalidInput(
-                "occurred_at", "not-in-future", f"{self.occurred_at.isoformat()} is in the future"
-            )
+        occurred(self.occurred_at, self.now, "occurred_at")
 
     @property
     def by(self) -> str:
@@ -81,22 +76,16 @@ class UntracedInput:
     composition: Mapping[str, object] = field(default_factory=dict)
 
 
-def lot_code(code: str, field: str) -> str:
-    if not ids.CODE.match(code or ""):
-        raise InvalidInput(
-            field, "lot-code", "1-64 letters, digits or . _ : - and starting with a letter or digit"
-        )
-    return code
-
-
-def _own_facility(step: Step, facility: Facility, field: str) -> None:
+def _own_facility(step: StepContext, facility: Facility, field: str) -> None:
     if facility.owner_id != step.actor.id:
         raise Forbidden(
             field, "facility-owner", f"facility {facility.code} belongs to another actor"
         )
 
 
-def _new_batch(step: Step, event_class: type[Batch.Created], code: str, **facts: Any) -> Batch:
+def _new_batch(
+    step: StepContext, event_class: type[Batch.Created], code: str, **facts: Any
+) -> Batch:
     """The batch id is the uuid5 of the reporter's lot code: a second batch under the
     same code collides in the store instead of shadowing the first."""
     return Batch._create(
@@ -111,8 +100,15 @@ def _new_batch(step: Step, event_class: type[Batch.Created], code: str, **facts:
     )
 
 
+def _ore_composition(comp: Mapping[str, object], field: str) -> dict[str, Decimal]:
+    shares = composition(comp, field)
+    if not any(e in RARE_EARTHS for e in shares):
+        raise InvalidInput(field, "rare-earth-content", "ore must declare its rare-earth content")
+    return shares
+
+
 def extract_ore(
-    step: Step,
+    step: StepContext,
     facility: Facility,
     quota: Licence,
     code: str,
@@ -126,11 +122,7 @@ def extract_ore(
             "facility", "facility-kind", f"ore is extracted at a mine, not a {facility.kind.value}"
         )
     kg = mass(mass_kg, "mass_kg")
-    shares = composition(comp, "composition")
-    if not any(e in RARE_EARTHS for e in shares):
-        raise InvalidInput(
-            "composition", "rare-earth-content", "ore must declare its rare-earth content"
-        )
+    shares = _ore_composition(comp, "composition")
     reo = reo_kg(kg, shares)
     quota.check_draw(LicenceKind.MINING_QUOTA, step.actor.id, reo, step.occurred_at, "quota")
     batch = _new_batch(
@@ -150,7 +142,7 @@ def extract_ore(
 
 
 def collect_scrap(
-    step: Step,
+    step: StepContext,
     facility: Facility,
     code: str,
     mass_kg: object,
@@ -181,15 +173,33 @@ def collect_scrap(
     )
 
 
-def _check_input(step: Step, batch: Batch, kg: Decimal, field: str) -> None:
-    batch.check_custodian(step.actor.id, f"{field}.batch")
-    batch.check_movable(f"{field}.batch")
+def _check_held(step: StepContext, batch: Batch, field: str) -> None:
+    """What every step the holder takes with a batch checks first."""
+    batch.check_custodian(step.actor.id, field)
+    batch.check_movable(field)
     batch.check_chronology(step.occurred_at, "occurred_at")
-    batch.check_take(kg, f"{field}.mass_kg")
+
+
+def _taken(
+    step: StepContext, inputs: Sequence[tuple[Batch, object]]
+) -> Iterator[tuple[str, Batch, Decimal]]:
+    """Each input of a transformation or merge, named once: where it is in the request,
+    the batch and the mass taken from it, checked as any input is. The caller checks
+    what its step adds before the next input is looked at."""
+    seen: set[UUID] = set()
+    for n, (batch, kg_) in enumerate(inputs):
+        where = f"inputs[{n}]"
+        if batch.id in seen:
+            raise InvalidInput(f"{where}.batch", "distinct-inputs", "the same batch is named twice")
+        seen.add(batch.id)
+        kg = mass(kg_, f"{where}.mass_kg")
+        _check_held(step, batch, f"{where}.batch")
+        batch.check_take(kg, f"{where}.mass_kg")
+        yield where, batch, kg
 
 
 def transform(
-    step: Step,
+    step: StepContext,
     facility: Facility,
     process_name: str,
     reference: str,
@@ -201,14 +211,7 @@ def transform(
 ) -> tuple[Transformation, list[Batch | Licence]]:
     """Inputs become outputs. Per element, and in total, what comes out may not exceed
     what went in (traced inputs plus declared untraced ones) beyond the tolerance."""
-    try:
-        process = Process(process_name)
-    except ValueError:
-        raise InvalidInput(
-            "process",
-            "process",
-            f"{process_name!r} is not one of {', '.join(p.value for p in Process)}",
-        ) from None
+    process = one_of(Process, process_name, "process", "process")
     rule = PROCESS_RULES[process]
     _own_facility(step, facility, "facility")
     if facility.kind not in rule.facilities:
@@ -226,14 +229,7 @@ def transform(
         )
 
     taken: list[tuple[Batch, Decimal]] = []
-    seen: set[UUID] = set()
-    for n, (batch, kg_) in enumerate(inputs):
-        where = f"inputs[{n}]"
-        if batch.id in seen:
-            raise InvalidInput(f"{where}.batch", "distinct-inputs", "the same batch is named twice")
-        seen.add(batch.id)
-        kg = mass(kg_, f"{where}.mass_kg")
-        _check_input(step, batch, kg, where)
+    for where, batch, kg in _taken(step, inputs):
         if batch.facility_id != facility.id:
             raise RuleBroken(
                 f"{where}.batch",
@@ -247,6 +243,7 @@ def transform(
                 f"{process.value} does not take {batch.material.value}",
             )
         taken.append((batch, kg))
+    seen = {batch.id for batch, _ in taken}
 
     made: list[tuple[str, Material, Decimal, dict[str, Decimal]]] = []
     codes: set[str] = set()
@@ -261,12 +258,7 @@ def transform(
         if ids.batch_id(step.actor.id, code) in seen:
             # An output that is also an input would make the genealogy a cycle.
             raise RuleBroken(f"{where}.lot_code", "acyclic", f"lot {code} is an input of this step")
-        try:
-            material = Material(out.material)
-        except ValueError:
-            raise InvalidInput(
-                f"{where}.material", "material", f"{out.material!r} is not a material"
-            ) from None
+        material = one_of(Material, out.material, f"{where}.material", "material", what="material")
         if material not in rule.outputs:
             raise RuleBroken(
                 f"{where}.material",
@@ -417,13 +409,11 @@ def check_mass_balance(
             )
 
 
-def split(step: Step, batch: Batch, parts: Sequence[tuple[str, object]]) -> list[Batch]:
+def split(step: StepContext, batch: Batch, parts: Sequence[tuple[str, object]]) -> list[Batch]:
     """One batch becomes several; what is not split off stays with the parent."""
     if not parts:
         raise InvalidInput("parts", "required", "a split makes at least one part")
-    batch.check_custodian(step.actor.id, "batch")
-    batch.check_movable("batch")
-    batch.check_chronology(step.occurred_at, "occurred_at")
+    _check_held(step, batch, "batch")
     checked: list[tuple[str, Decimal]] = []
     codes: set[str] = set()
     for n, (code, kg) in enumerate(parts):
@@ -460,21 +450,14 @@ def split(step: Step, batch: Batch, parts: Sequence[tuple[str, object]]) -> list
     return [batch, *changed]
 
 
-def merge(step: Step, code: str, inputs: Sequence[tuple[Batch, object]]) -> list[Batch]:
+def merge(step: StepContext, code: str, inputs: Sequence[tuple[Batch, object]]) -> list[Batch]:
     """Several batches of one material at one place become one; its composition is the
     mass-weighted blend (rounded down, so no element mass appears from nowhere)."""
     if len(inputs) < 2:
         raise InvalidInput("inputs", "merge-arity", "a merge takes at least two batches")
     code = lot_code(code, "lot_code")
     taken: list[tuple[Batch, Decimal]] = []
-    seen: set[UUID] = set()
-    for n, (batch, kg_) in enumerate(inputs):
-        where = f"inputs[{n}]"
-        if batch.id in seen:
-            raise InvalidInput(f"{where}.batch", "distinct-inputs", "the same batch is named twice")
-        seen.add(batch.id)
-        kg = mass(kg_, f"{where}.mass_kg")
-        _check_input(step, batch, kg, where)
+    for where, batch, kg in _taken(step, inputs):
         first = taken[0][0] if taken else batch
         if batch.material is not first.material:
             raise RuleBroken(
@@ -487,7 +470,7 @@ def merge(step: Step, code: str, inputs: Sequence[tuple[Batch, object]]) -> list
                 f"{where}.batch", "co-located", "merged batches must be at one facility"
             )
         taken.append((batch, kg))
-    if ids.batch_id(step.actor.id, code) in seen:
+    if ids.batch_id(step.actor.id, code) in {batch.id for batch, _ in taken}:
         raise RuleBroken("lot_code", "acyclic", f"lot {code} is an input of this merge")
     total = sum((kg for _, kg in taken), ZERO)
     merged = _new_batch(
@@ -513,22 +496,25 @@ def merge(step: Step, code: str, inputs: Sequence[tuple[Batch, object]]) -> list
     return [merged, *(b for b, _ in taken)]
 
 
-def move(step: Step, batch: Batch, to_facility: Facility) -> Batch:
+def _receives_for(facility: Facility, actor_id: UUID) -> bool:
+    """Goods go to the actor's own facilities, or to a warehouse or port (anyone's)."""
+    return facility.owner_id == actor_id or facility.kind in (
+        FacilityKind.WAREHOUSE,
+        FacilityKind.PORT,
+    )
+
+
+def move(step: StepContext, batch: Batch, to_facility: Facility) -> Batch:
     """The holder moves a batch to another of its facilities, or to a warehouse or port
     (a sale is a custody transfer, not a move)."""
-    batch.check_custodian(step.actor.id, "batch")
-    batch.check_movable("batch")
-    batch.check_chronology(step.occurred_at, "occurred_at")
+    _check_held(step, batch, "batch")
     if to_facility.id == batch.facility_id:
         raise InvalidInput(
             "to_facility",
             "different-facility",
             f"batch {batch.lot_code} is already at {to_facility.code}",
         )
-    if to_facility.owner_id != step.actor.id and to_facility.kind not in (
-        FacilityKind.WAREHOUSE,
-        FacilityKind.PORT,
-    ):
+    if not _receives_for(to_facility, step.actor.id):
         raise Forbidden(
             "to_facility",
             "facility-owner",
@@ -545,7 +531,7 @@ def move(step: Step, batch: Batch, to_facility: Facility) -> Batch:
 
 
 def transfer_custody(
-    step: Step,
+    step: StepContext,
     batch: Batch,
     buyer: Actor,
     contract: str,
@@ -554,19 +540,14 @@ def transfer_custody(
     currency: str = "",
 ) -> Batch:
     """A sale: the whole batch changes hands (split first to sell part of it)."""
-    batch.check_custodian(step.actor.id, "batch")
-    batch.check_movable("batch")
-    batch.check_chronology(step.occurred_at, "occurred_at")
+    _check_held(step, batch, "batch")
     if buyer.id == step.actor.id:
         raise RuleBroken("buyer", "distinct-parties", "a batch cannot be sold to its holder")
     if not contract.strip():
         raise InvalidInput("contract", "required", "a sale names its contract reference")
     destination = batch.facility_id
     if to_facility is not None:
-        if to_facility.owner_id != buyer.id and to_facility.kind not in (
-            FacilityKind.WAREHOUSE,
-            FacilityKind.PORT,
-        ):
+        if not _receives_for(to_facility, buyer.id):
             raise RuleBroken(
                 "to_facility",
                 "facility-owner",
@@ -594,7 +575,7 @@ def transfer_custody(
 
 
 def export_shipment(
-    step: Step,
+    step: StepContext,
     batch: Batch,
     licence: Licence,
     consignee: Actor,
@@ -603,9 +584,7 @@ def export_shipment(
     customs_code: str,
 ) -> list[Batch | Licence]:
     """Goods leave the country under an export licence, which the shipment draws down."""
-    batch.check_custodian(step.actor.id, "batch")
-    batch.check_movable("batch")
-    batch.check_chronology(step.occurred_at, "occurred_at")
+    _check_held(step, batch, "batch")
     destination = country(destination_country, "destination_country")
     if consignee.country != destination:
         raise RuleBroken(
@@ -650,7 +629,7 @@ def export_shipment(
 
 
 def receive_shipment(
-    step: Step, batch: Batch, facility: Facility, received_kg: object | None
+    step: StepContext, batch: Batch, facility: Facility, received_kg: object | None
 ) -> Batch:
     """The consignee takes delivery; a shortfall in transit is recorded, a surplus refused."""
     if batch.status is not Status.IN_TRANSIT or batch.export is None:
@@ -795,11 +774,7 @@ def _when(value: object, field: str, now: datetime) -> datetime:
             raise InvalidInput(field, "datetime", f"{value!r} is not an ISO 8601 time") from None
     if not isinstance(value, datetime):
         raise InvalidInput(field, "datetime", "give an ISO 8601 time with a time zone")
-    if value.tzinfo is None:
-        raise InvalidInput(field, "timezone", "give a time zone (e.g. Z or +08:00)")
-    if value > now + CLOCK_SKEW:
-        raise InvalidInput(field, "not-in-future", f"{value.isoformat()} is in the future")
-    return value
+    return occurred(value, now, field)
 
 
 def correct(
@@ -981,11 +956,7 @@ def _correct_origin(
         given = facts["composition"]
         if not isinstance(given, Mapping):
             raise InvalidInput("facts.composition", "object", "give element -> mass fraction")
-        shares = composition(given, "facts.composition")
-        if not any(e in RARE_EARTHS for e in shares):
-            raise InvalidInput(
-                "facts.composition", "rare-earth-content", "ore must declare its rare-earth content"
-            )
+        shares = _ore_composition(given, "facts.composition")
         new_facts["composition"] = shares
         resulting["composition"] = shares
     if "mass_kg" in facts:

@@ -1,4 +1,5 @@
-"""Value rules of the rare-earth world: elements, materials, processes, exact masses.
+"""Value rules of the rare-earth world: elements, materials, processes, exact masses,
+and the shape of the plain values every command carries (codes, times, enum names).
 
 Masses are ``Decimal`` kilograms, never floats; compositions are mass fractions per
 element (an oxide declares its element fractions, so Nd2O3 is about 0.857 Nd), which
@@ -9,10 +10,15 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypeVar
 
+from lodestone.domain import ids
 from lodestone.domain.refusals import InvalidInput
+
+E = TypeVar("E", bound=StrEnum)
 
 #: Enough digits that sums of products of masses (6 dp) and fractions (9 dp) stay exact.
 EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
@@ -283,6 +289,53 @@ def blend(parts: Iterable[tuple[Decimal, Mapping[str, Decimal]]]) -> dict[str, D
         for element, s in sorted(sums.items())
         if s > 0
     }
+
+
+def code(value: str, field: str, rule: str = "code") -> str:
+    """An actor or facility code, a licence number or a lot code, as given."""
+    if not ids.CODE.match(value or ""):
+        raise InvalidInput(
+            field, rule, "1-64 letters, digits or . _ : - starting with a letter or digit"
+        )
+    return value
+
+
+def lot_code(value: str, field: str) -> str:
+    """A lot code: the code an actor gives its batch (kept as given, unlike registry codes)."""
+    return code(value, field, "lot-code")
+
+
+#: Reports may be stamped a little ahead of the server clock, never a day ahead.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def aware(value: datetime, field: str) -> datetime:
+    """A time with its time zone: without one it names a different instant in every zone."""
+    if value.tzinfo is None:
+        raise InvalidInput(field, "timezone", "give a time zone (e.g. Z or +08:00)")
+    return value
+
+
+def occurred(value: datetime, now: datetime, field: str) -> datetime:
+    """When a step happened: with a time zone, and not after the server's ``now``."""
+    aware(value, field)
+    if value > now + CLOCK_SKEW:
+        raise InvalidInput(field, "not-in-future", f"{value.isoformat()} is in the future")
+    return value
+
+
+def one_of(kind: type[E], value: str, field: str, rule: str, *, what: str = "") -> E:
+    """The member of ``kind`` named ``value``. The refusal lists the members, or says
+    ``value`` is not a ``what`` (the wording material refusals have always had)."""
+    try:
+        return kind(value)
+    except ValueError:
+        detail = (
+            f"{value!r} is not a {what}"
+            if what
+            else f"{value!r} is not one of {', '.join(k.value for k in kind)}"
+        )
+        raise InvalidInput(field, rule, detail) from None
 
 
 def _decimal(value: object, field: str) -> Decimal:

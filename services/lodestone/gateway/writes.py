@@ -1,16 +1,23 @@
-"""Submitting commands to the ledger: idempotency fingerprint, status and headers."""
+"""Submitting commands to the ledger: who may, the idempotency fingerprint, status and
+headers. Every write endpoint asks for a ``WriteDep`` and hands it the principal, the
+body and the commands the body asks for."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from lodestone.domain.access import Principal
+from lodestone.gateway.deps import IdempotencyKey, RuntimeDep, roles
 from lodestone.gateway.runtime import Runtime
+from lodestone.ledger.application import Outcome
 from lodestone.ledger.commands import Command
 
 
@@ -20,23 +27,59 @@ def fingerprint(path: str, body: BaseModel) -> str:
     return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
 
 
-def submit(
-    runtime: Runtime,
-    principal: Principal,
-    commands: Sequence[Command],
-    *,
-    path: str,
-    body: BaseModel,
-    idempotency_key: str | None,
-    bulk: bool = False,
-) -> JSONResponse:
-    outcome = runtime.ledger.execute(
-        principal,
-        commands,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint(path, body),
-        bulk=bulk,
-    )
-    content = {"results": outcome.results} if bulk else outcome.results[0]
+def submitters(*commands: type[Command]) -> Any:
+    """The early role check of an endpoint that submits these commands: the roles the
+    commands declare, so the gateway and the ledger cannot disagree on who may."""
+    return Depends(roles(*{role for command in commands for role in command.submitters}))
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write request: the runtime it reaches, its path and its Idempotency-Key."""
+
+    runtime: Runtime
+    path: str
+    idempotency_key: str | None
+
+    def execute(
+        self,
+        principal: Principal,
+        commands: Sequence[Command],
+        body: BaseModel,
+        *,
+        bulk: bool = False,
+    ) -> Outcome:
+        return self.runtime.ledger.execute(
+            principal,
+            commands,
+            idempotency_key=self.idempotency_key,
+            fingerprint=fingerprint(self.path, body),
+            bulk=bulk,
+        )
+
+    def submit(
+        self,
+        principal: Principal,
+        body: BaseModel,
+        commands: Sequence[Command],
+        *,
+        bulk: bool = False,
+    ) -> JSONResponse:
+        outcome = self.execute(principal, commands, body, bulk=bulk)
+        return created({"results": outcome.results} if bulk else outcome.results[0], outcome)
+
+
+def created(content: Any, outcome: Outcome) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return JSONResponse(content, status_code=201, headers=headers)
+
+
+async def get_write(  # async: no thread hop for building a value
+    request: Request, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> Write:
+    return Write(runtime, request.url.path, idempotency_key)
+
+
+#: Ask for it before the principal: the OpenAPI document then lists the Idempotency-Key
+#: header before the credentials, as it always has.
+WriteDep = Annotated[Write, Depends(get_write)]

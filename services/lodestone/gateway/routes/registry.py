@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from lodestone.domain.access import Principal, Role
+from lodestone.domain.access import Principal
 from lodestone.gateway.auth import hash_key, new_key
-from lodestone.gateway.deps import IdempotencyKey, PrincipalDep, RuntimeDep, roles
-from lodestone.gateway.problems import READ_ERRORS
+from lodestone.gateway.deps import PrincipalDep, RuntimeDep
+from lodestone.gateway.problems import READ_ERRORS, WRITE_ERRORS
+from lodestone.gateway.schemas.answers import Recorded
 from lodestone.gateway.schemas.registry import (
     ActorCreate,
     CredentialCreate,
@@ -19,123 +20,72 @@ from lodestone.gateway.schemas.registry import (
     FacilityCreate,
     LicenceCreate,
 )
-from lodestone.gateway.writes import fingerprint, submit
+from lodestone.gateway.writes import WriteDep, created, submitters
 from lodestone.ledger import commands as c
 from lodestone.reads import registry
 from lodestone.reads.types import ActorView, FacilityView, LicenceView, Me
 
 router = APIRouter(prefix="/v1", tags=["registry"])
+#: Every registry write answers what it recorded (and, for a new credential, the key).
+RECORDED = {201: {"model": Recorded, "description": "Recorded"}, **WRITE_ERRORS}
 
-Admin = Annotated[Principal, Depends(roles(Role.ADMIN))]
-FacilityRegistrar = Annotated[Principal, Depends(roles(Role.ADMIN, Role.OPERATOR))]
-LicenceIssuer = Annotated[Principal, Depends(roles(Role.REGULATOR, Role.ADMIN))]
+ActorRegistrar = Annotated[Principal, submitters(ActorCreate.command)]
+FacilityRegistrar = Annotated[Principal, submitters(FacilityCreate.command)]
+LicenceIssuer = Annotated[Principal, submitters(LicenceCreate.command)]
+KeyIssuer = Annotated[Principal, submitters(c.IssueCredential)]
+KeyRevoker = Annotated[Principal, submitters(c.RevokeCredential)]
 
 
-@router.post("/actors", status_code=201, summary="Register an actor (company)")
-def register_actor(
-    body: ActorCreate,
-    request: Request,
-    principal: Admin,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+@router.post("/actors", status_code=201, responses=RECORDED, summary="Register an actor (company)")
+def register_actor(body: ActorCreate, write: WriteDep, principal: ActorRegistrar) -> JSONResponse:
     """A mine, refiner, magnet maker, trader, exporter or end client, by a unique code."""
-    return submit(
-        runtime,
-        principal,
-        [body.to_command()],
-        path=request.url.path,
-        body=body,
-        idempotency_key=idempotency_key,
-    )
+    return write.submit(principal, body, [body.to_command()])
 
 
-@router.post("/facilities", status_code=201, summary="Register a facility")
+@router.post("/facilities", status_code=201, responses=RECORDED, summary="Register a facility")
 def register_facility(
-    body: FacilityCreate,
-    request: Request,
-    principal: FacilityRegistrar,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
+    body: FacilityCreate, write: WriteDep, principal: FacilityRegistrar
 ) -> JSONResponse:
     """A mine, plant, warehouse or port; operators register their own only."""
-    return submit(
-        runtime,
-        principal,
-        [body.to_command()],
-        path=request.url.path,
-        body=body,
-        idempotency_key=idempotency_key,
-    )
+    return write.submit(principal, body, [body.to_command()])
 
 
-@router.post("/licences", status_code=201, summary="Issue a quota or export licence")
-def issue_licence(
-    body: LicenceCreate,
-    request: Request,
-    principal: LicenceIssuer,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+@router.post(
+    "/licences", status_code=201, responses=RECORDED, summary="Issue a quota or export licence"
+)
+def issue_licence(body: LicenceCreate, write: WriteDep, principal: LicenceIssuer) -> JSONResponse:
     """Mining and separation quotas are counted in kg REO; export licences in kg of goods
     and name items (material, customs code, controlled elements), consignee, end user,
     destination and validity."""
-    return submit(
-        runtime,
-        principal,
-        [body.to_command()],
-        path=request.url.path,
-        body=body,
-        idempotency_key=idempotency_key,
-    )
+    return write.submit(principal, body, [body.to_command()])
 
 
-@router.post("/credentials", status_code=201, summary="Issue an API key")
-def issue_credential(
-    body: CredentialCreate,
-    request: Request,
-    principal: Admin,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+@router.post("/credentials", status_code=201, responses=RECORDED, summary="Issue an API key")
+def issue_credential(body: CredentialCreate, write: WriteDep, principal: KeyIssuer) -> JSONResponse:
     """The key is shown in this answer only; the ledger keeps its SHA-256. A retry with
     the same Idempotency-Key answers without the key."""
     key = new_key()
     command = c.IssueCredential(
         key_hash=hash_key(key), role=body.role, actor=body.actor, label=body.label
     )
-    outcome = runtime.ledger.execute(
-        principal,
-        [command],
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint(request.url.path, body),
-    )
+    outcome = write.execute(principal, [command], body)
     result = dict(outcome.results[0])
     if not outcome.replayed:
         result["key"] = key
-    return JSONResponse(
-        result, status_code=201, headers={"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    )
+    return created(result, outcome)
 
 
-@router.post("/credentials/{credential_id}/revoke", status_code=201, summary="Revoke an API key")
+@router.post(
+    "/credentials/{credential_id}/revoke",
+    status_code=201,
+    responses=RECORDED,
+    summary="Revoke an API key",
+)
 def revoke_credential(
-    credential_id: UUID,
-    body: CredentialRevoke,
-    request: Request,
-    principal: Admin,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
+    credential_id: UUID, body: CredentialRevoke, write: WriteDep, principal: KeyRevoker
 ) -> JSONResponse:
     command = c.RevokeCredential(credential_id=str(credential_id), reason=body.reason)
-    return submit(
-        runtime,
-        principal,
-        [command],
-        path=request.url.path,
-        body=body,
-        idempotency_key=idempotency_key,
-    )
+    return write.submit(principal, body, [command])
 
 
 @router.get("/me", summary="Who the presented key is", response_model=Me, responses=READ_ERRORS)

@@ -1,19 +1,26 @@
-"""What supply-chain actors submit: one model per event type, and the bulk envelope.
+"""What supply-chain actors submit: one model per kind of event, and the bulk envelope.
 
 Masses are decimals (JSON numbers or strings), kilograms, at most 6 decimal places;
 compositions are mass fractions per element symbol. Each model turns into one ledger
 command; the domain then checks every invariant.
+
+The event models are the table of event kinds: each declares its path, the text of its
+endpoint and its ledger command (which says who may submit it). The endpoints, their
+OpenAPI text, the bulk envelope's union and the problem locations are all derived from
+``EVENT_PATHS``, which the models fill as they are defined.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from lodestone.domain.chain import OutputSpec, UntracedInput
+from lodestone.gateway.schemas.base import CommandIn, Strict
 from lodestone.ledger import commands as c
+from lodestone.ledger.application import MAX_BULK
 
 Kg = Annotated[Decimal, Field(description="kilograms, exact decimal", examples=["1250.5"])]
 Composition = Annotated[
@@ -26,22 +33,44 @@ BatchRef = Annotated[
     Field(min_length=1, max_length=200, description="ACTOR/LOT, a batch id, or your own lot code"),
 ]
 
+#: path segment -> model, for the one-event-per-request endpoints, in definition order
+EVENT_PATHS: dict[str, type[EventIn]] = {}
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class EventIn(CommandIn):
+    """A step of the chain as reported: one kind of event per subclass."""
 
-class StepIn(Strict):
+    #: The endpoint's path segment under /v1/events
+    path: ClassVar[str]
+    #: The endpoint's OpenAPI description
+    description: ClassVar[str]
+    command: ClassVar[type[c.ReportStep]]
+    request_only = frozenset({"type"})
+
     occurred_at: AwareDatetime | None = Field(
         None, description="When the step happened (defaults to when it is recorded)"
     )
     actor: Ref | None = Field(None, description="Admins only: the actor this step is reported for")
 
-    def step_fields(self) -> dict[str, object]:
-        return {"occurred_at": self.occurred_at, "actor": self.actor}
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # The bulk envelope tells kinds apart by ``type``, and problems drop the tag from
+        # error locations by model name: the two must be the same.
+        if cls.model_fields["type"].default != cls.__name__:
+            raise TypeError(f"{cls.__name__}: its type tag must be {cls.__name__!r}")
+        if cls.path in EVENT_PATHS:
+            raise TypeError(
+                f"{cls.__name__}: path {cls.path} is {EVENT_PATHS[cls.path].__name__}'s"
+            )
+        EVENT_PATHS[cls.path] = cls
 
 
-class OreExtracted(StepIn):
+class OreExtracted(EventIn):
+    path = "ore-extracted"
+    description = "Ore leaves a mine under a mining quota; its REO content draws the quota down."
+    command = c.ExtractOre
+
     type: Literal["OreExtracted"] = "OreExtracted"
     facility: Ref
     quota: Ref = Field(description="The mining quota's number; its REO content draws it down")
@@ -49,34 +78,20 @@ class OreExtracted(StepIn):
     mass_kg: Kg
     composition: Composition
 
-    def to_command(self) -> c.Command:
-        return c.ExtractOre(
-            facility=self.facility,
-            quota=self.quota,
-            lot_code=self.lot_code,
-            mass_kg=self.mass_kg,
-            composition=dict(self.composition),
-            **self.step_fields(),
-        )
 
+class ScrapCollected(EventIn):
+    path = "scrap-collected"
+    description = (
+        "Recycled feed (end-of-life magnets, swarf) enters the chain as an origin of its own."
+    )
+    command = c.CollectScrap
 
-class ScrapCollected(StepIn):
     type: Literal["ScrapCollected"] = "ScrapCollected"
     facility: Ref
     lot_code: Ref
     mass_kg: Kg
     composition: Composition
     source: Annotated[str, Field(max_length=500, description="e.g. end-of-life EV motors")]
-
-    def to_command(self) -> c.Command:
-        return c.CollectScrap(
-            facility=self.facility,
-            lot_code=self.lot_code,
-            mass_kg=self.mass_kg,
-            composition=dict(self.composition),
-            source=self.source,
-            **self.step_fields(),
-        )
 
 
 class TakenIn(Strict):
@@ -97,7 +112,15 @@ class UntracedIn(Strict):
     composition: Composition = Field(default_factory=dict)
 
 
-class BatchTransformed(StepIn):
+class BatchTransformed(EventIn):
+    path = "batch-transformed"
+    description = (
+        "A processing step: inputs (batches and the mass taken from each) become new output batches. "
+        "Per element and in total, outputs may not exceed inputs plus declared untraced material "
+        "(iron, boron) beyond the declared tolerance. Separation draws a separation quota."
+    )
+    command = c.Transform
+
     type: Literal["BatchTransformed"] = "BatchTransformed"
     facility: Ref
     process: Ref = Field(
@@ -110,23 +133,17 @@ class BatchTransformed(StepIn):
     tolerance: Decimal | None = Field(None, description="Declared process tolerance (fraction)")
     quota: Ref | None = Field(None, description="Separation quota number (separation only)")
 
-    def to_command(self) -> c.Command:
-        return c.Transform(
-            facility=self.facility,
-            process=self.process,
-            reference=self.reference,
-            inputs=[(i.batch, i.mass_kg) for i in self.inputs],
-            outputs=[
+    def converted(self) -> dict[str, object]:
+        return {
+            "inputs": [(i.batch, i.mass_kg) for i in self.inputs],
+            "outputs": [
                 OutputSpec(o.lot_code, o.material, o.mass_kg, dict(o.composition))
                 for o in self.outputs
             ],
-            untraced_inputs=[
+            "untraced_inputs": [
                 UntracedInput(u.name, u.mass_kg, dict(u.composition)) for u in self.untraced_inputs
             ],
-            tolerance=self.tolerance,
-            quota=self.quota,
-            **self.step_fields(),
-        )
+        }
 
 
 class PartIn(Strict):
@@ -134,33 +151,41 @@ class PartIn(Strict):
     mass_kg: Kg
 
 
-class BatchSplit(StepIn):
+class BatchSplit(EventIn):
+    path = "batch-split"
+    description = "One batch becomes several; what is not split off stays with it."
+    command = c.Split
+
     type: Literal["BatchSplit"] = "BatchSplit"
     batch: BatchRef
     parts: list[PartIn] = Field(max_length=1000)
 
-    def to_command(self) -> c.Command:
-        return c.Split(
-            batch=self.batch,
-            parts=[(p.lot_code, p.mass_kg) for p in self.parts],
-            **self.step_fields(),
-        )
+    def converted(self) -> dict[str, object]:
+        return {"parts": [(p.lot_code, p.mass_kg) for p in self.parts]}
 
 
-class BatchesMerged(StepIn):
+class BatchesMerged(EventIn):
+    path = "batches-merged"
+    description = (
+        "Batches of one material at one facility become one, with their mass-weighted composition."
+    )
+    command = c.Merge
+
     type: Literal["BatchesMerged"] = "BatchesMerged"
     lot_code: Ref
     inputs: list[TakenIn] = Field(max_length=5000)
 
-    def to_command(self) -> c.Command:
-        return c.Merge(
-            lot_code=self.lot_code,
-            inputs=[(i.batch, i.mass_kg) for i in self.inputs],
-            **self.step_fields(),
-        )
+    def converted(self) -> dict[str, object]:
+        return {"inputs": [(i.batch, i.mass_kg) for i in self.inputs]}
 
 
-class CustodyTransferred(StepIn):
+class CustodyTransferred(EventIn):
+    path = "custody-transferred"
+    description = (
+        "A sale: the whole batch passes to the buyer (the client), with contract and volume."
+    )
+    command = c.TransferCustody
+
     type: Literal["CustodyTransferred"] = "CustodyTransferred"
     batch: BatchRef
     buyer: Ref = Field(description="The client: a registered actor's code")
@@ -173,28 +198,25 @@ class CustodyTransferred(StepIn):
     )
     currency: Annotated[str, Field(max_length=3, description="ISO 4217, with a price")] = ""
 
-    def to_command(self) -> c.Command:
-        return c.TransferCustody(
-            batch=self.batch,
-            buyer=self.buyer,
-            contract=self.contract,
-            to_facility=self.to_facility,
-            price=self.price,
-            currency=self.currency,
-            **self.step_fields(),
-        )
 
+class BatchMoved(EventIn):
+    path = "batch-moved"
+    description = "The holder moves a batch between its own facilities, or to a warehouse or port."
+    command = c.MoveBatch
 
-class BatchMoved(StepIn):
     type: Literal["BatchMoved"] = "BatchMoved"
     batch: BatchRef
     to_facility: Ref = Field(description="Another of your facilities, or a warehouse or port")
 
-    def to_command(self) -> c.Command:
-        return c.MoveBatch(batch=self.batch, to_facility=self.to_facility, **self.step_fields())
 
+class ShipmentExported(EventIn):
+    path = "shipment-exported"
+    description = (
+        "Goods leave the country under an export licence: item, customs code, destination, "
+        "consignee, end user, validity and remaining quantity are checked, and the licence is drawn."
+    )
+    command = c.ExportShipment
 
-class ShipmentExported(StepIn):
     type: Literal["ShipmentExported"] = "ShipmentExported"
     batch: BatchRef
     licence: Ref
@@ -203,19 +225,12 @@ class ShipmentExported(StepIn):
     end_user: Ref
     customs_code: Annotated[str, Field(min_length=4, max_length=12, examples=["8505.11"])]
 
-    def to_command(self) -> c.Command:
-        return c.ExportShipment(
-            batch=self.batch,
-            licence=self.licence,
-            consignee=self.consignee,
-            destination_country=self.destination_country,
-            end_user=self.end_user,
-            customs_code=self.customs_code,
-            **self.step_fields(),
-        )
 
+class ShipmentReceived(EventIn):
+    path = "shipment-received"
+    description = "The consignee takes delivery abroad; a shortfall is recorded, a surplus refused."
+    command = c.ReceiveShipment
 
-class ShipmentReceived(StepIn):
     type: Literal["ShipmentReceived"] = "ShipmentReceived"
     batch: BatchRef
     facility: Ref
@@ -223,52 +238,41 @@ class ShipmentReceived(StepIn):
         None, description="Measured on arrival; defaults to the shipped mass"
     )
 
-    def to_command(self) -> c.Command:
-        return c.ReceiveShipment(
-            batch=self.batch,
-            facility=self.facility,
-            received_kg=self.received_kg,
-            **self.step_fields(),
-        )
 
+class BatchQuarantined(EventIn):
+    path = "batch-quarantined"
+    description = (
+        "A hold: nothing moves the batch until it is released (custodian, regulator, admin)."
+    )
+    command = c.Quarantine
 
-class BatchQuarantined(StepIn):
     type: Literal["BatchQuarantined"] = "BatchQuarantined"
     batch: BatchRef
     reason: Annotated[str, Field(max_length=1000)]
 
-    def to_command(self) -> c.Command:
-        return c.Quarantine(batch=self.batch, reason=self.reason, **self.step_fields())
 
+class BatchReleased(EventIn):
+    path = "batch-released"
+    description = "Lifts a hold; a regulator's hold is lifted by a regulator or admin only."
+    command = c.Release
 
-class BatchReleased(StepIn):
     type: Literal["BatchReleased"] = "BatchReleased"
     batch: BatchRef
     reason: Annotated[str, Field(max_length=1000)]
 
-    def to_command(self) -> c.Command:
-        return c.Release(batch=self.batch, reason=self.reason, **self.step_fields())
+
+if TYPE_CHECKING:
+    AnyEvent = EventIn
+else:
+    # Built from the table, in its order: a new kind joins the bulk envelope by existing.
+    AnyEvent = Annotated[Union[tuple(EVENT_PATHS.values())], Field(discriminator="type")]  # noqa: UP007
 
 
-AnyEvent = Annotated[
-    OreExtracted
-    | ScrapCollected
-    | BatchTransformed
-    | BatchSplit
-    | BatchesMerged
-    | CustodyTransferred
-    | BatchMoved
-    | ShipmentExported
-    | ShipmentReceived
-    | BatchQuarantined
-    | BatchReleased,
-    Field(discriminator="type"),
-]
-
-
-class Correction(Strict):
+class Correction(CommandIn):
     """A correction of one earlier event of a batch. History is never edited: this is
     recorded as a new event naming the event it corrects."""
+
+    command = c.CorrectEvent
 
     batch: BatchRef
     version: int = Field(ge=1, description="The version of the batch's event being corrected")
@@ -281,33 +285,8 @@ class Correction(Strict):
     )
     note: Annotated[str, Field(max_length=2000)] = ""
 
-    def to_command(self) -> c.Command:
-        return c.CorrectEvent(
-            batch=self.batch,
-            version=self.version,
-            reason=self.reason,
-            facts=self.facts,
-            note=self.note,
-        )
-
 
 class BulkIn(Strict):
     """Many events stored whole or not at all, in the order given."""
 
-    events: list[AnyEvent] = Field(min_length=1, max_length=10_000)
-
-
-#: path segment -> model, for the one-event-per-request endpoints
-EVENT_PATHS: dict[str, type[StepIn]] = {
-    "ore-extracted": OreExtracted,
-    "scrap-collected": ScrapCollected,
-    "batch-transformed": BatchTransformed,
-    "batch-split": BatchSplit,
-    "batches-merged": BatchesMerged,
-    "custody-transferred": CustodyTransferred,
-    "batch-moved": BatchMoved,
-    "shipment-exported": ShipmentExported,
-    "shipment-received": ShipmentReceived,
-    "batch-quarantined": BatchQuarantined,
-    "batch-released": BatchReleased,
-}
+    events: list[AnyEvent] = Field(min_length=1, max_length=MAX_BULK)

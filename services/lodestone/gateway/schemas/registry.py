@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
+from lodestone.gateway.schemas.base import CommandIn, Strict
 from lodestone.ledger import commands as c
 
 Code = Annotated[str, Field(min_length=1, max_length=64, examples=["BAOTOU-RE"])]
@@ -15,11 +16,9 @@ Country = Annotated[
 ]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ActorCreate(CommandIn):
+    command = c.RegisterActor
 
-
-class ActorCreate(Strict):
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=200)]
     country: Country
@@ -28,11 +27,10 @@ class ActorCreate(Strict):
         description="miner, separator, magnet_maker, exporter, end_client, ...",
     )
 
-    def to_command(self) -> c.Command:
-        return c.RegisterActor(self.code, self.name, self.country, list(self.roles))
 
+class FacilityCreate(CommandIn):
+    command = c.RegisterFacility
 
-class FacilityCreate(Strict):
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: str = Field(
@@ -41,11 +39,6 @@ class FacilityCreate(Strict):
     owner: Code
     country: Country
     location: Annotated[str, Field(max_length=200)] = ""
-
-    def to_command(self) -> c.Command:
-        return c.RegisterFacility(
-            self.code, self.name, self.kind, self.owner, self.country, self.location
-        )
 
 
 class ExportItem(Strict):
@@ -56,7 +49,9 @@ class ExportItem(Strict):
     )
 
 
-class LicenceCreate(Strict):
+class LicenceCreate(CommandIn):
+    command = c.IssueLicence
+
     number: Code
     kind: str = Field(description="mining_quota, separation_quota (kg REO) or export_licence (kg)")
     holder: Code
@@ -70,28 +65,17 @@ class LicenceCreate(Strict):
     destination_country: Annotated[str, Field(max_length=2)] = ""
     contract: Annotated[str, Field(max_length=200)] = ""
 
-    def to_command(self) -> c.Command:
-        return c.IssueLicence(
-            self.number,
-            self.kind,
-            self.holder,
-            self.max_kg,
-            self.valid_from,
-            self.valid_until,
-            [i.model_dump() for i in self.items],
-            self.consignee,
-            self.end_user,
-            self.end_use,
-            self.destination_country,
-            self.contract,
-        )
+    def converted(self) -> dict[str, object]:
+        return {"items": [i.model_dump() for i in self.items]}
 
 
 class CredentialCreate(Strict):
+    # Not a CommandIn: the gateway makes the key and hands the ledger its hash only.
     role: str = Field(description="operator, auditor, analyst, regulator or admin")
     actor: Code | None = Field(None, description="Operators: the actor the key speaks for")
     label: Annotated[str, Field(max_length=200)] = ""
 
 
 class CredentialRevoke(Strict):
+    # Not a CommandIn: the credential is named in the path.
     reason: Annotated[str, Field(max_length=500)] = ""
