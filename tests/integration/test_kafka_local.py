@@ -4,19 +4,18 @@ plain kafka-python client, as the relay and the projectors will see it."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from lodestone.cli.kafka import kafka_app
 from lodestone.devtools.kafka_local import LocalKafka, broker_answers, read_state
 from lodestone.infra.kafka.topics import create_topic
+from tests.fixtures.topics import records_to_end
 
 
 def fresh(kind: str) -> str:
@@ -35,27 +34,6 @@ def produce(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return values
 
 
-def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
-    """Read ``topic`` from the beginning in a fresh consumer group until ``expected``
-    records arrived (or the timeout passed)."""
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=fresh("group"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    records: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return records
-
-
 def test_message_with_headers_is_consumed_back_by_a_plain_consumer(kafka_bootstrap: str) -> None:
     topic = fresh("headers")
     create_topic(kafka_bootstrap, topic, partitions=1)
@@ -71,7 +49,7 @@ def test_message_with_headers_is_consumed_back_by_a_plain_consumer(kafka_bootstr
     producer.send(topic, key=b"batch-1", value=value, headers=headers).get(timeout=30)
     producer.close()
 
-    [record] = consume(kafka_bootstrap, topic, expected=1)
+    [record] = records_to_end(kafka_bootstrap, topic)
 
     assert (record.key, record.value, record.headers) == (b"batch-1", value, headers)
 
@@ -119,7 +97,7 @@ def test_restarted_broker_keeps_its_messages(local_kafka: LocalKafka, tmp_path: 
 
     assert local_kafka.restart() == bootstrap
 
-    received = consume(bootstrap, topic, expected=len(sent))
+    received = records_to_end(bootstrap, topic)
     assert sorted(r.value for r in received) == sorted(sent)
 
 
@@ -136,7 +114,7 @@ def test_killed_broker_comes_back_with_every_acknowledged_message(
     assert not broker_answers(bootstrap, timeout=1.0)
     assert local_kafka.restart() == bootstrap
 
-    received = consume(bootstrap, topic, expected=len(sent))
+    received = records_to_end(bootstrap, topic)
     assert sorted(r.value for r in received) == sorted(sent)
 
 

@@ -33,6 +33,7 @@ from lodestone import integrity
 from lodestone.domain.access import Credential, Principal, Role
 from lodestone.domain.batches import Batch
 from lodestone.domain.refusals import InvalidInput
+from lodestone.domain.values import aware
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import EventRows, Row
 from lodestone.projections import genealogy
@@ -40,12 +41,6 @@ from lodestone.reads import batches
 from lodestone.reads.batches import ViewSource, batch_id
 from lodestone.reads.json import decimal_text, plain
 from lodestone.reads.types import AsOfAnswer, History, HistoryEntry, Reporter
-
-
-def require_zone(moment: datetime, field: str) -> None:
-    if moment.tzinfo is None:
-        raise InvalidInput(field, "timezone", "give a time zone (e.g. Z or +08:00)")
-
 
 HIDDEN = {"originator_id", "originator_version", "timestamp"}
 
@@ -314,7 +309,7 @@ def check_moment(
         raise InvalidInput(field, "one-of", "give exactly one of known_at, happened_at, version")
     for name, moment in (("known_at", known_at), ("happened_at", happened_at)):
         if moment is not None:
-            require_zone(moment, name)
+            aware(moment, name)
 
 
 def batch_as_of(
