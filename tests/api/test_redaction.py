@@ -49,3 +49,24 @@ def test_upstream_shows_every_lot_reference_to_an_auditor(world: World) -> None:
     nodes = world.get("/v1/batches/MINECO/CON-1/upstream", "auditor").json()["nodes"]
 
     assert sorted(n["batch"] for n in nodes) == ["MINECO/CON-1", "MINECO/ORE-1"]
+
+
+def test_buyer_does_not_see_the_lot_of_its_suppliers_supplier(world: World) -> None:
+    world.report("ore-extracted", ore())
+    world.report("custody-transferred", sale("ORE-1", "MAGCO", to_facility="MAG-1"))
+    world.report(
+        "batch-split",
+        {"batch": "MINECO/ORE-1", "parts": [{"lot_code": "ORE-1A", "mass_kg": "3000"}]},
+        "magnets",
+    )
+    world.report(
+        "custody-transferred", sale("MAGCO/ORE-1A", "OTHER", to_facility="OTH-1"), "magnets"
+    )
+
+    mine = world.get("/v1/batches/MAGCO/ORE-1A", "other").json()
+    seller = world.get("/v1/batches/MAGCO/ORE-1A", "magnets").json()
+
+    # OTHER bought from MAGCO; that MAGCO bought from MINECO is their business: the
+    # parent's reference (which names MINECO) is hidden from OTHER, shown to MAGCO.
+    assert [p["batch"] for p in mine["parents"]] == [None]
+    assert [p["batch"] for p in seller["parents"]] == ["MINECO/ORE-1"]

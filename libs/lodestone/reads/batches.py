@@ -49,18 +49,32 @@ def batch_id(ledger: Ledger, actor: str, lot: str) -> UUID:
     return found
 
 
-def state(ledger: Ledger, batch: Batch, principal: Principal) -> BatchState:
-    """The authoritative current state, read from the event store."""
+def parties(batch: Batch) -> set[UUID]:
+    """Who holds, held, reported or received the batch."""
+    found = {*batch.holders, batch.reporter_id}
+    if batch.export:
+        found |= {batch.export["exporter_id"], batch.export["consignee_id"]}
+    return found
+
+
+def sees(batch: Batch, principal: Principal) -> bool:
+    return principal.sees_commercial(*parties(batch))
+
+
+def state(
+    ledger: Ledger, batch: Batch, principal: Principal, *, named_by_caller: bool = True
+) -> BatchState:
+    """The authoritative current state, read from the event store. ``named_by_caller``:
+    the caller gave ACTOR/LOT, so the reference tells it nothing new; found by id, a
+    non-party gets no reference (ACTOR/LOT names the holder's company)."""
     facility = ledger.facility(batch.facility_id)
     custodian = ledger.actor(batch.custodian_id)
-    parties = {*batch.holders, batch.reporter_id}
-    if batch.export:
-        parties |= {batch.export["exporter_id"], batch.export["consignee_id"]}
-    sees = principal.sees_commercial(*parties)
+    party = sees(batch, principal)
+    named = party or named_by_caller
     result: dict[str, Any] = {
         "id": batch.id,
-        "batch": batch.reference,
-        "lot_code": batch.lot_code,
+        "batch": batch.reference if named else None,
+        "lot_code": batch.lot_code if named else None,
         "material": batch.material.value,
         "status": batch.status.value,
         "initial_kg": batch.initial_kg,
@@ -73,17 +87,21 @@ def state(ledger: Ledger, batch: Batch, principal: Principal) -> BatchState:
             "kind": facility.kind.value,
             "country": facility.country,
         }
-        if sees
+        if party
         else {"kind": facility.kind.value, "country": facility.country, **REDACTED},
         "custodian": {"code": custodian.code, "name": custodian.name, "country": custodian.country}
-        if sees
+        if party
         else REDACTED,
         "created_at": batch.created_at,
         "version": batch.version,
-        # Parent lot references name the suppliers.
+        # A parent's lot reference names the company that made it: shown when that
+        # company is a party here, or the caller may see the parent itself (a
+        # supplier's supplier is not the buyer's business).
         "parents": [
             {
-                "batch": _reference(ledger, p["batch_id"]) if sees else None,
+                "batch": _reference(ledger, p["batch_id"], principal, parties(batch))
+                if party
+                else None,
                 "id": p["batch_id"],
                 "kg": p["kg"],
             }
@@ -104,9 +122,11 @@ def state(ledger: Ledger, batch: Batch, principal: Principal) -> BatchState:
     if batch.export:
         consignee = ledger.actor(batch.export["consignee_id"])
         result["export"] = {
-            "licence": ledger.licence(batch.export["licence_id"]).number,
+            # A licence number is the regulator's, but it is issued to one exporter for
+            # one consignee: it identifies them as well as their names do.
+            "licence": ledger.licence(batch.export["licence_id"]).number if party else REDACTED,
             "destination_country": batch.export["destination_country"],
-            "consignee": consignee.code if sees else REDACTED,
+            "consignee": consignee.code if party else REDACTED,
             "kg": batch.export["kg"],
         }
     corrections = getattr(batch, "corrections", [])
@@ -114,7 +134,7 @@ def state(ledger: Ledger, batch: Batch, principal: Principal) -> BatchState:
     if corrections:
         # What was corrected and why; who corrected is for the parties and authorities.
         result["corrections"] = [
-            {k: v for k, v in c.items() if sees or k not in ("reported_by",)} for c in corrections
+            {k: v for k, v in c.items() if party or k not in ("reported_by",)} for c in corrections
         ]
     if batch.quarantine:
         result["quarantine"] = {
@@ -125,16 +145,19 @@ def state(ledger: Ledger, batch: Batch, principal: Principal) -> BatchState:
 
 
 def state_by_id(ledger: Ledger, id: UUID, principal: Principal) -> BatchState:
-    return state(ledger, ledger.batch(str(id)), principal)
+    return state(ledger, ledger.batch(str(id)), principal, named_by_caller=False)
 
 
 def state_by_ref(ledger: Ledger, actor: str, lot: str, principal: Principal) -> BatchState:
     return state(ledger, ledger.batch(f"{actor}/{lot}"), principal)
 
 
-def _reference(ledger: Ledger, id: UUID) -> str:
+def _reference(ledger: Ledger, id: UUID, principal: Principal, known: set[UUID]) -> str | None:
     parent: Any = ledger.repository.get(id)
-    return parent.reference if isinstance(parent, Batch) else str(id)
+    if not isinstance(parent, Batch):
+        return str(id)
+    shown = parent.reporter_id in known or sees(parent, principal)
+    return parent.reference if shown else None
 
 
 # --- traces ------------------------------------------------------------------------------

@@ -62,11 +62,14 @@ def licence(ledger: Ledger, number: str, principal: Principal) -> LicenceView:
     holder = ledger.actor(found.holder_id)
     sees = principal.sees_commercial(found.holder_id, found.consignee_id)
     consignee = ledger.actor(found.consignee_id).code if found.consignee_id else None
+    # A quota's holder is a mine or separator, shown as provenance is; an export
+    # licence's holder is an exporter trading with its consignee: parties only.
+    export = found.kind.value == "export_licence"
     body: dict[str, Any] = {
         "id": found.id,
         "number": found.number,
         "kind": found.kind.value,
-        "holder": holder.code,
+        "holder": holder.code if sees or not export else REDACTED,
         "unit": "kg REO" if found.kind.value.endswith("quota") else "kg",
         "max_kg": found.max_kg,
         "drawn_kg": found.drawn_kg,
@@ -75,7 +78,7 @@ def licence(ledger: Ledger, number: str, principal: Principal) -> LicenceView:
         "valid_from": found.valid_from,
         "valid_until": found.valid_until,
     }
-    if found.kind.value == "export_licence":
+    if export:
         body |= {
             "items": found.items,
             "destination_country": found.destination_country,

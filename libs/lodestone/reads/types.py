@@ -50,7 +50,7 @@ class TraceOrigin(TypedDict):
 
 
 class ExportView(TypedDict):
-    licence: str
+    licence: str | Redacted
     destination_country: str
     consignee: str | Redacted
     kg: str
@@ -63,8 +63,8 @@ class QuarantineView(TypedDict):
 
 class BatchState(TypedDict):
     id: str
-    batch: str
-    lot_code: str
+    batch: str | None  # ACTOR/LOT; null when found by id by a caller not party to it
+    lot_code: str | None
     material: str
     status: str
     initial_kg: str
@@ -226,7 +226,7 @@ class LicenceView(TypedDict):
     id: str
     number: str
     kind: str
-    holder: str
+    holder: str | Redacted  # an export licence's holder: parties only
     unit: str
     max_kg: str
     drawn_kg: str

@@ -1,0 +1,217 @@
+"""Redaction as a property of the whole API, on the demo chain: a caller who may not
+see a company's identity cannot reach it, directly or by joining answers.
+
+Each caller starts from what anyone may know (the mines' ore lots: mines are
+provenance, not clients) and then follows every reference any answer gave it: batch
+ids to ``/v1/batches?id=``, ACTOR/LOT references to state, traces and provenance,
+codes to the actor and facility directories, licence numbers to ``/v1/licences``.
+No answer may contain the code or the name of a company the caller may not see, nor
+an unredacted contract, price or consignee.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lodestone.demo.generator import load
+from lodestone.domain.actors import Actor, Facility
+from lodestone.domain.batches import Batch
+from lodestone.gateway import create_app
+from lodestone.infra.settings import Settings
+from lodestone.infra.wiring import build_ledger
+from tests.api.conftest import ADMIN_KEY, bearer
+
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,}$")
+COMMERCIAL = ("contract", "price", "currency", "consignee", "end_user", "end_use")
+MAX_REQUESTS = 4_000
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Who is who in the demo, read back from the ledger."""
+
+    actors: dict[UUID, tuple[str, str]]  # id -> (code, name)
+    facilities: dict[UUID, tuple[str, str, UUID]]  # id -> (code, name, owner)
+    batches: list[Batch]
+
+    def origin_actors(self) -> set[UUID]:
+        """Mines and recycling intakes: their identity is provenance, open to all."""
+        return {self.facilities[b.origin["facility_id"]][2] for b in self.batches if b.origin}
+
+    def parties(self, batch: Batch) -> set[UUID]:
+        found = {*batch.holders, batch.reporter_id, self.facilities[batch.facility_id][2]}
+        if batch.export:
+            found |= {batch.export["exporter_id"], batch.export["consignee_id"]}
+        return found
+
+    def seen_by(self, actor: UUID | None) -> set[UUID]:
+        """The companies a caller may see: origins, and for an operator itself and every
+        party of a batch it is party to."""
+        allowed = self.origin_actors()
+        if actor is not None:
+            allowed.add(actor)
+            for batch in self.batches:
+                parties = self.parties(batch)
+                if actor in parties:
+                    allowed |= parties
+        return allowed
+
+    def forbidden(self, actor: UUID | None) -> dict[str, re.Pattern[str]]:
+        allowed = self.seen_by(actor)
+        words: dict[str, re.Pattern[str]] = {}
+        for id, (code, name) in self.actors.items():
+            if id not in allowed:
+                words[code] = _word(code)
+                words[name] = re.compile(re.escape(name))
+        for code, name, owner in self.facilities.values():
+            if owner not in allowed:
+                words[code] = _word(code)
+                words[name] = re.compile(re.escape(name))
+        return words
+
+
+def _word(code: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(code)}(?![A-Za-z0-9])")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Chain]]:
+    data_dir: Path = tmp_path_factory.mktemp("redaction") / "data"
+    settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY)
+    ledger = build_ledger(settings)
+    load(ledger, seed=11, size=250)
+    actors: dict[UUID, tuple[str, str]] = {}
+    facilities: dict[UUID, tuple[str, str, UUID]] = {}
+    batches: list[Batch] = []
+    for n in ledger.recorder.select_notifications(start=1, limit=1_000_000):
+        if n.originator_version != 1:
+            continue
+        aggregate: Any = ledger.repository.get(n.originator_id)
+        if isinstance(aggregate, Actor):
+            actors[aggregate.id] = (aggregate.code, aggregate.name)
+        elif isinstance(aggregate, Facility):
+            facilities[aggregate.id] = (aggregate.code, aggregate.name, aggregate.owner_id)
+        elif isinstance(aggregate, Batch):
+            batches.append(aggregate)
+    ledger.close()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client, Chain(actors, facilities, batches)
+
+
+def _key(client: TestClient, role: str, actor: str | None) -> dict[str, str]:
+    body = {"role": role, "actor": actor, "label": f"{role} {actor or ''}"}
+    answer = client.post("/v1/credentials", json=body, headers=bearer(ADMIN_KEY))
+    assert answer.status_code == 201, answer.text
+    return bearer(answer.json()["key"])
+
+
+def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> list[str]:
+    """Every answer the caller can reach from ``starts`` by following what it was told."""
+    todo = [f"/v1/batches/{ref}" for ref in starts]
+    seen: set[str] = set(todo)
+    answers: list[str] = []
+
+    def follow(url: str) -> None:
+        if url not in seen:
+            seen.add(url)
+            todo.append(url)
+
+    while todo and len(answers) < MAX_REQUESTS:
+        url = todo.pop()
+        response = client.get(url, headers=headers)
+        assert response.status_code < 500, (url, response.text)
+        answers.append(f"{url} {response.text}")
+        if response.status_code != 200:
+            continue
+        for value in _strings(response.json()):
+            if UUID_TEXT.fullmatch(value):
+                follow(f"/v1/batches?id={value}")
+            elif REFERENCE.match(value):
+                for tail in ("", "/upstream", "/downstream", "/provenance"):
+                    follow(f"/v1/batches/{value}{tail}")
+            elif CODE.match(value):
+                for prefix in ("/v1/actors/", "/v1/facilities/", "/v1/licences/"):
+                    follow(prefix + value)
+    return answers
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _commercial_values(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in COMMERCIAL and item not in (None, {"redacted": True}):
+                yield key, item
+            yield from _commercial_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _commercial_values(item)
+
+
+def _starts(chain: Chain) -> list[str]:
+    return sorted(b.reference for b in chain.batches if b.origin)
+
+
+def _leaks(answers: list[str], forbidden: dict[str, re.Pattern[str]]) -> list[str]:
+    return [
+        f"{word!r} in {answer[:160]}"
+        for answer in answers
+        for word, pattern in forbidden.items()
+        if pattern.search(answer)
+    ]
+
+
+def test_an_analyst_reaches_no_company_beyond_the_mines_by_joining_answers(demo):
+    client, chain = demo
+    answers = _explore(client, _key(client, "analyst", None), _starts(chain))
+
+    assert len(answers) > 100  # the walk went far: traces, states by id, directories
+    assert _leaks(answers, chain.forbidden(None)) == []
+
+
+def test_an_analyst_reaches_no_contract_price_or_consignee(demo):
+    client, chain = demo
+    answers = _explore(client, _key(client, "analyst", None), _starts(chain))
+
+    found = [
+        (answer.split(" ", 1)[0], hit)
+        for answer in answers
+        for body in [json.loads(answer.split(" ", 1)[1] or "null")]
+        for hit in _commercial_values(body)
+    ]
+    assert found == []
+
+
+def test_an_unrelated_operator_reaches_only_its_own_counterparties(demo):
+    client, chain = demo
+    # The company party to the fewest batches: it knows the least.
+    counts = {id: sum(1 for b in chain.batches if id in chain.parties(b)) for id in chain.actors}
+    origins = chain.origin_actors()
+    actor = min((id for id in chain.actors if id not in origins), key=lambda i: (counts[i], i))
+    code = chain.actors[actor][0]
+    forbidden = chain.forbidden(actor)
+    assert forbidden  # there are companies it must not see
+
+    answers = _explore(client, _key(client, "operator", code), _starts(chain))
+
+    assert _leaks(answers, forbidden) == []
