@@ -22,12 +22,12 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
+from lodestone.bootstrap.settings import Settings
+from lodestone.bootstrap.stores import build_ledger
 from lodestone.demo.generator import load
 from lodestone.domain.actors import Actor, Facility
 from lodestone.domain.batches import Batch
 from lodestone.gateway import create_app
-from lodestone.infra.settings import Settings
-from lodestone.infra.wiring import build_ledger
 from tests.api.conftest import ADMIN_KEY, bearer
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
