@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     projector_group: str = Field(
         "lodestone.genealogy.v1", description="Consumer group of the genealogy projectors"
     )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the gateway reads (413 beyond; a 10,000-event bulk "
+        "of transformations is about 8 MiB)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     projector_interval: float = Field(0.05, description="Seconds between polls of the log")

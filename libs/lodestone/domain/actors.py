@@ -12,7 +12,7 @@ from lodestone.domain.refusals import InvalidInput
 from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import FacilityKind
 
-COUNTRY = re.compile(r"^[A-Z]{2}$")
+COUNTRY = re.compile(r"\A[A-Z]{2}\Z")
 
 
 def country(value: str, field: str) -> str:

@@ -27,6 +27,7 @@ from lodestone.domain.values import (
     ONE,
     PROCESS_RULES,
     RARE_EARTHS,
+    TARIFF_CODE,
     ZERO,
     FacilityKind,
     Material,
@@ -39,6 +40,7 @@ from lodestone.domain.values import (
     occurred,
     one_of,
     reo_kg,
+    tariff_covers,
 )
 from lodestone.domain.values import price as total_price
 
@@ -592,8 +594,10 @@ def export_shipment(
             "consignee-country",
             f"consignee {consignee.code} is registered in {consignee.country}, not {destination}",
         )
-    code = customs_code.strip()
-    if not code.startswith(CUSTOMS_HEADINGS[batch.material]):
+    code = customs_code  # kept as declared: whole-string rules, no silent trimming
+    if not TARIFF_CODE.match(code) or not any(
+        tariff_covers(heading, code) for heading in CUSTOMS_HEADINGS[batch.material]
+    ):
         raise RuleBroken(
             "customs_code",
             "customs-heading",

@@ -12,7 +12,8 @@ from uuid import UUID, uuid5
 
 NAMESPACE = UUID("6f1c7d2e-3a4b-5c6d-8e9f-0a1b2c3d4e5f")
 
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline, and "LOT-1\n" would pass.
+CODE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}\Z")
 
 
 def actor_id(code: str) -> UUID:

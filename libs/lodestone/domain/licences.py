@@ -22,9 +22,12 @@ from lodestone.domain.values import (
     CONTROLLED,
     CUSTOMS_HEADINGS,
     EXACT,
+    TARIFF_CODE,
     ZERO,
     Material,
     mass,
+    tariff_covers,
+    tariff_digits,
 )
 
 
@@ -240,7 +243,7 @@ class Licence(Aggregate):
         for item in self.items:
             if item["material"] != material.value:
                 continue
-            if not customs_code.startswith(item["customs_code"]):
+            if not tariff_covers(item["customs_code"], customs_code):
                 continue
             covered = set(item["elements"])
             if covered and not carried <= covered:
@@ -291,12 +294,16 @@ def _export_item(item: Mapping[str, Any], field: str) -> dict[str, Any]:
         raise InvalidInput(
             f"{field}.material", "material", f"{item.get('material')!r} is not a material"
         ) from None
-    code = str(item.get("customs_code", "")).strip()
-    if len(code.replace(".", "")) < 4:
+    code = str(item.get("customs_code", ""))
+    if not TARIFF_CODE.match(code) or len(tariff_digits(code)) < 4:
         raise InvalidInput(
             f"{field}.customs_code", "customs-heading", "at least a 4-digit heading, e.g. 8505.11"
         )
-    if not any(code.startswith(h) or h.startswith(code) for h in CUSTOMS_HEADINGS[material]):
+    digits = tariff_digits(code)
+    if not any(
+        digits.startswith(tariff_digits(h)) or tariff_digits(h).startswith(digits)
+        for h in CUSTOMS_HEADINGS[material]
+    ):
         raise InvalidInput(
             f"{field}.customs_code",
             "customs-heading",

@@ -9,6 +9,7 @@ makes per-element mass balance hold from oxide to metal without special cases.
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -197,6 +198,21 @@ CUSTOMS_HEADINGS: Mapping[Material, tuple[str, ...]] = {
 }
 
 
+#: An HS / CN tariff code as declared: a 4-digit heading and up to three pairs of digits,
+#: each pair after a dot, a space or nothing ("8505.11", "850511", "8505 11 10 00").
+TARIFF_CODE = re.compile(r"\A\d{4}([. ]?\d{2}){0,3}\Z")
+
+
+def tariff_digits(code: str) -> str:
+    """The digits of a tariff code: how headings compare, whatever the punctuation."""
+    return "".join(c for c in code if c.isdigit())
+
+
+def tariff_covers(heading: str, code: str) -> bool:
+    """A heading covers its subheadings: 8505.11 covers 850511 and 8505111000."""
+    return tariff_digits(code).startswith(tariff_digits(heading))
+
+
 def mass(
     value: object, field: str, *, allow_zero: bool = False, limit: Decimal = MAX_BATCH_KG
 ) -> Decimal:
@@ -338,7 +354,14 @@ def one_of(kind: type[E], value: str, field: str, rule: str, *, what: str = "") 
         raise InvalidInput(field, rule, detail) from None
 
 
+#: A decimal as text: digits with an optional sign, point and exponent. Python's Decimal
+#: also reads "1_0_0", " 5 ", "NaN" and "Infinity"; none of them is a mass.
+DECIMAL_TEXT = re.compile(r"\A[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+
+
 def _decimal(value: object, field: str) -> Decimal:
+    if isinstance(value, str) and not DECIMAL_TEXT.match(value):
+        raise InvalidInput(field, "decimal", f"{value!r} is not a decimal number")
     if isinstance(value, float):
         # Floats cannot say 0.1 exactly; refuse rather than guess.
         raise InvalidInput(field, "exact-decimal", "give masses as exact decimals, not floats")

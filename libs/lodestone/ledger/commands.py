@@ -27,7 +27,7 @@ from lodestone.domain.values import FacilityKind, aware, one_of, reo_kg
 from lodestone.ledger import handlers as h
 from lodestone.ledger.unit_of_work import UnitOfWork
 
-KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
+KEY_HASH = re.compile(r"\A[0-9a-f]{64}\Z")
 ACTOR_ROLES = frozenset(
     [
         "miner",

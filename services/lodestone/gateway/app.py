@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import problems
+from lodestone.gateway.limits import BodyLimit
 from lodestone.gateway.routes import audit, batches, events, health, registry, reports
 from lodestone.gateway.runtime import Runtime
 
@@ -39,8 +40,13 @@ def create_app(settings: Settings) -> FastAPI:
     # The docs pages are served from the package's own Swagger UI and ReDoc files: a
     # browser opening /docs fetches nothing from a CDN.
     app = FastAPIOffline(
-        title="Lodestone", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="Lodestone",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
     )
+    # Refused before the body is read whole: 413 problem+json naming the limit.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(registry.router)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from lodestone.domain.refusals import Refusal
+from lodestone.gateway.body import BodyRefused
 from lodestone.gateway.schemas.events import EVENT_PATHS
 
 #: The bulk envelope's union puts the event type in the error location; a client wants
@@ -126,12 +127,17 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc, BodyRefused):
+        return problem(
+            422, "Invalid request", exc.detail, exc.rule, exc.field, instance=request.url.path
+        )
     rule = {
         401: "authentication",
         403: "role",
         404: "not-found",
         405: "method",
         413: "too-large",
+        415: "media-type",
     }.get(exc.status_code, "http")
     response = problem(
         exc.status_code, str(exc.detail), str(exc.detail), rule, instance=request.url.path

@@ -15,6 +15,7 @@ from lodestone.audit import bundle as bundles
 from lodestone.audit.verify import verify
 from lodestone.domain.access import Role
 from lodestone.gateway.deps import PrincipalDep, RuntimeDep, roles
+from lodestone.gateway.downloads import disposition
 from lodestone.gateway.problems import READ_ERRORS
 from lodestone.reads import batches
 from lodestone.reads import history as hist
@@ -29,6 +30,9 @@ from lodestone.reads.types import (
 )
 
 AUDITORS = (Role.AUDITOR, Role.REGULATOR, Role.ADMIN)
+#: Positions, sequence numbers and versions are 64-bit integers in both databases: a
+#: larger number names nothing, and must be a 422, not an overflow in the driver.
+MAX_POSITION = 2**63 - 1
 router = APIRouter(tags=["audit"], dependencies=[Depends(roles(*AUDITORS))], responses=READ_ERRORS)
 
 
@@ -73,7 +77,8 @@ def as_of(
         Query(description="Event time: the steps that had happened by this moment, as known now"),
     ] = None,
     version: Annotated[
-        int | None, Query(ge=1, description="The state after this version of the batch")
+        int | None,
+        Query(ge=1, le=MAX_POSITION, description="The state after this version of the batch"),
     ] = None,
 ) -> AsOfAnswer:
     """Give exactly one of ``known_at`` (record time), ``happened_at`` (event time) or
@@ -109,7 +114,7 @@ def bundle(actor: str, lot: str, runtime: RuntimeDep) -> Response:
     return Response(
         data,
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=disposition("attachment", name),
     )
 
 
@@ -124,7 +129,7 @@ def verifier() -> PlainTextResponse:
     return PlainTextResponse(
         source,
         media_type="text/x-python",
-        headers={"Content-Disposition": 'attachment; filename="integrity.py"'},
+        headers=disposition("attachment", "integrity.py"),
     )
 
 
@@ -147,7 +152,9 @@ def verify_ledger(runtime: RuntimeDep) -> Verification:
 )
 def checkpoints(
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0, description="Only checkpoints with a larger seq")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Only checkpoints with a larger seq")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> Checkpoints:
     found = runtime.checkpoints.list(after_seq=after, limit=limit)

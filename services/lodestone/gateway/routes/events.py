@@ -11,12 +11,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from lodestone.domain.access import Principal
+from lodestone.gateway.body import ExactJSONRoute
 from lodestone.gateway.problems import WRITE_ERRORS
 from lodestone.gateway.schemas import events as s
 from lodestone.gateway.schemas.answers import BulkRecorded, Recorded
 from lodestone.gateway.writes import WriteDep, submitters
 
-router = APIRouter(prefix="/v1/events", tags=["events"], responses=WRITE_ERRORS)
+router = APIRouter(
+    prefix="/v1/events", tags=["events"], responses=WRITE_ERRORS, route_class=ExactJSONRoute
+)
 
 Corrector = Annotated[Principal, submitters(s.Correction.command)]
 BulkReporter = Annotated[Principal, submitters(*(kind.command for kind in s.EVENT_PATHS.values()))]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from lodestone.domain.access import Principal
 from lodestone.gateway.auth import hash_key, new_key
+from lodestone.gateway.body import ExactJSONRoute
 from lodestone.gateway.deps import PrincipalDep, RuntimeDep
 from lodestone.gateway.problems import READ_ERRORS, WRITE_ERRORS
 from lodestone.gateway.schemas.answers import Recorded
@@ -25,7 +26,7 @@ from lodestone.ledger import commands as c
 from lodestone.reads import registry
 from lodestone.reads.types import ActorView, FacilityView, LicenceView, Me
 
-router = APIRouter(prefix="/v1", tags=["registry"])
+router = APIRouter(prefix="/v1", tags=["registry"], route_class=ExactJSONRoute)
 #: Every registry write answers what it recorded (and, for a new credential, the key).
 RECORDED = {201: {"model": Recorded, "description": "Recorded"}, **WRITE_ERRORS}
 

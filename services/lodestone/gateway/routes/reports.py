@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from lodestone.audit import report as reports
 from lodestone.domain.access import Role
 from lodestone.gateway.deps import RuntimeDep, roles
+from lodestone.gateway.downloads import disposition
 from lodestone.gateway.problems import READ_ERRORS
 from lodestone.reads import batches
 from lodestone.reads.types import AuditReport
@@ -72,5 +73,5 @@ def report_pdf(actor: str, lot: str, runtime: RuntimeDep) -> Response:
     return Response(
         document,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{name}"'},
+        headers=disposition("inline", name),
     )

@@ -4,11 +4,28 @@ ledger command it asks for."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
+from lodestone.domain.values import DECIMAL_TEXT
 from lodestone.ledger.commands import Command
+
+
+def _decimal_text(value: Any) -> Any:
+    # pydantic reads "1_0_0" and " 100" as Decimal (Python's Decimal does): the ledger's
+    # rule for decimals as text applies before it does. JSON numbers arrive as Decimal.
+    if isinstance(value, str) and not DECIMAL_TEXT.match(value):
+        raise PydanticCustomError(
+            "decimal_parsing", "{value!r} is not a decimal number", {"value": value}
+        )
+    return value
+
+
+#: A decimal sent as a JSON number (read exactly) or as plain decimal text.
+ExactDecimal = Annotated[Decimal, BeforeValidator(_decimal_text)]
 
 
 class Strict(BaseModel):

@@ -12,19 +12,18 @@ OpenAPI text, the bulk envelope's union and the problem locations are all derive
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import AwareDatetime, Field
 
 from lodestone.domain.chain import OutputSpec, UntracedInput
-from lodestone.gateway.schemas.base import CommandIn, Strict
+from lodestone.gateway.schemas.base import CommandIn, ExactDecimal, Strict
 from lodestone.ledger import commands as c
 from lodestone.ledger.application import MAX_BULK
 
-Kg = Annotated[Decimal, Field(description="kilograms, exact decimal", examples=["1250.5"])]
+Kg = Annotated[ExactDecimal, Field(description="kilograms, exact decimal", examples=["1250.5"])]
 Composition = Annotated[
-    dict[str, Decimal],
+    dict[str, ExactDecimal],
     Field(description="mass fraction per element symbol", examples=[{"Nd": "0.235", "Pr": "0.07"}]),
 ]
 Ref = Annotated[str, Field(min_length=1, max_length=200)]
@@ -130,7 +129,9 @@ class BatchTransformed(EventIn):
     inputs: list[TakenIn] = Field(max_length=5000)
     outputs: list[OutputIn] = Field(max_length=1000)
     untraced_inputs: list[UntracedIn] = Field(default_factory=list, max_length=100)
-    tolerance: Decimal | None = Field(None, description="Declared process tolerance (fraction)")
+    tolerance: ExactDecimal | None = Field(
+        None, description="Declared process tolerance (fraction)"
+    )
     quota: Ref | None = Field(None, description="Separation quota number (separation only)")
 
     def converted(self) -> dict[str, object]:
@@ -193,7 +194,7 @@ class CustodyTransferred(EventIn):
     to_facility: Ref | None = Field(
         None, description="Where the goods go (the buyer's, a warehouse or a port)"
     )
-    price: Decimal | None = Field(
+    price: ExactDecimal | None = Field(
         None, description="Total contract price for the whole batch (not per kg)"
     )
     currency: Annotated[str, Field(max_length=3, description="ISO 4217, with a price")] = ""
@@ -223,7 +224,7 @@ class ShipmentExported(EventIn):
     consignee: Ref
     destination_country: Annotated[str, Field(min_length=2, max_length=2)]
     end_user: Ref
-    customs_code: Annotated[str, Field(min_length=4, max_length=12, examples=["8505.11"])]
+    customs_code: Annotated[str, Field(min_length=4, max_length=16, examples=["8505.11"])]
 
 
 class ShipmentReceived(EventIn):
@@ -234,7 +235,7 @@ class ShipmentReceived(EventIn):
     type: Literal["ShipmentReceived"] = "ShipmentReceived"
     batch: BatchRef
     facility: Ref
-    received_kg: Decimal | None = Field(
+    received_kg: ExactDecimal | None = Field(
         None, description="Measured on arrival; defaults to the shipped mass"
     )
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
-from lodestone.gateway.schemas.base import CommandIn, Strict
+from lodestone.gateway.schemas.base import CommandIn, ExactDecimal, Strict
 from lodestone.ledger import commands as c
 
 Code = Annotated[str, Field(min_length=1, max_length=64, examples=["BAOTOU-RE"])]
@@ -43,7 +42,7 @@ class FacilityCreate(CommandIn):
 
 class ExportItem(Strict):
     material: str
-    customs_code: Annotated[str, Field(min_length=4, max_length=12)]
+    customs_code: Annotated[str, Field(min_length=4, max_length=16)]
     elements: list[str] = Field(
         default_factory=list, description="Controlled elements covered (Sm, Gd, Tb, Dy, Lu, Sc, Y)"
     )
@@ -55,7 +54,7 @@ class LicenceCreate(CommandIn):
     number: Code
     kind: str = Field(description="mining_quota, separation_quota (kg REO) or export_licence (kg)")
     holder: Code
-    max_kg: Decimal
+    max_kg: ExactDecimal
     valid_from: AwareDatetime
     valid_until: AwareDatetime
     items: list[ExportItem] = Field(default_factory=list, max_length=100)
