@@ -227,3 +227,49 @@ def test_every_route_that_takes_a_json_body_reads_it_exactly(tmp_path: Path) -> 
 
     assert with_body  # the writes
     assert [r.path for r in with_body if not isinstance(r, ExactJSONRoute)] == []
+
+
+def test_a_corrected_hold_reason_longer_than_a_hold_allows_is_refused(world: World) -> None:
+    world.extract("ORE-1", "10000")
+    world.report("batch-quarantined", hold("ORE-1"))
+    body = {
+        "batch": "MINECO/ORE-1",
+        "version": 2,
+        "reason": "incorrect-data",
+        "facts": {"reason": "x" * 200_000},
+    }
+
+    response = world.refused("/v1/events/corrections", body)
+
+    assert _rule(response) == (422, "facts.reason", "string-too-long")
+
+
+def test_an_object_as_a_corrected_reason_is_refused(world: World) -> None:
+    world.extract("ORE-1", "10000")
+    world.report("batch-quarantined", hold("ORE-1"))
+    body = {
+        "batch": "MINECO/ORE-1",
+        "version": 2,
+        "reason": "incorrect-data",
+        "facts": {"reason": {"why": "assay"}},
+    }
+
+    assert _rule(world.refused("/v1/events/corrections", body)) == (
+        422,
+        "facts.reason",
+        "string-type",
+    )
+
+
+def test_an_actor_with_a_hundred_thousand_roles_is_refused(world: World) -> None:
+    body = {"code": "NEWCO", "name": "New Co", "country": "CN", "roles": ["trader"] * 100_000}
+
+    assert _rule(world.refused("/v1/actors", body, "admin")) == (422, "roles", "too-long")
+
+
+def test_a_composition_with_more_entries_than_elements_is_refused(world: World) -> None:
+    composition = {chr(65 + n // 26) + chr(97 + n % 26): "0.000001" for n in range(500)}
+
+    response = world.refused("/v1/events/ore-extracted", ore(composition=composition))
+
+    assert _rule(response)[:2] == (422, "composition")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.gateway.schemas.base import CommandIn, ExactDecimal, Strict
@@ -23,8 +23,12 @@ from lodestone.ledger.application import MAX_BULK
 
 Kg = Annotated[ExactDecimal, Field(description="kilograms, exact decimal", examples=["1250.5"])]
 Composition = Annotated[
-    dict[str, ExactDecimal],
-    Field(description="mass fraction per element symbol", examples=[{"Nd": "0.235", "Pr": "0.07"}]),
+    dict[Annotated[str, Field(max_length=3)], ExactDecimal],
+    Field(
+        max_length=118,  # one entry per element at most
+        description="mass fraction per element symbol",
+        examples=[{"Nd": "0.235", "Pr": "0.07"}],
+    ),
 ]
 Ref = Annotated[str, Field(min_length=1, max_length=200)]
 BatchRef = Annotated[
@@ -269,6 +273,20 @@ else:
     AnyEvent = Annotated[Union[tuple(EVENT_PATHS.values())], Field(discriminator="type")]  # noqa: UP007
 
 
+class CorrectedFacts(BaseModel):
+    """The facts a correction may change, typed as in the events they correct (a hold's
+    reason is at most 1,000 characters, like a quarantine's). Which of them an event may
+    have corrected is the ledger's rule: another name reaches it and is refused there
+    (``correctable-fact``), naming the fact."""
+
+    model_config = ConfigDict(extra="allow")
+
+    mass_kg: Kg | None = None
+    composition: Composition | None = None
+    occurred_at: AwareDatetime | None = None
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+
+
 class Correction(CommandIn):
     """A correction of one earlier event of a batch. History is never edited: this is
     recorded as a new event naming the event it corrects."""
@@ -278,13 +296,17 @@ class Correction(CommandIn):
     batch: BatchRef
     version: int = Field(ge=1, description="The version of the batch's event being corrected")
     reason: Literal["incorrect-data", "did-not-occur"]
-    facts: dict[str, Any] = Field(
-        default_factory=dict,
+    facts: CorrectedFacts = Field(
+        default_factory=CorrectedFacts,
         description="The corrected facts (incorrect-data): for ore extracted or scrap "
         "collected mass_kg, composition, occurred_at; for holds reason, occurred_at; for "
         "sales, moves, exports and receipts occurred_at. Empty for did-not-occur.",
     )
     note: Annotated[str, Field(max_length=2000)] = ""
+
+    def converted(self) -> dict[str, object]:
+        # Only the facts given: an absent fact is not corrected.
+        return {"facts": self.facts.model_dump(exclude_unset=True, exclude_none=True)}
 
 
 class BulkIn(Strict):

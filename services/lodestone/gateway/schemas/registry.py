@@ -21,8 +21,9 @@ class ActorCreate(CommandIn):
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=200)]
     country: Country
-    roles: list[str] = Field(
+    roles: list[Annotated[str, Field(max_length=50)]] = Field(
         default_factory=list,
+        max_length=20,  # an actor plays a few of the chain's dozen roles, never thousands
         description="miner, separator, magnet_maker, exporter, end_client, ...",
     )
 
@@ -33,7 +34,8 @@ class FacilityCreate(CommandIn):
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: str = Field(
-        description="mine, separation_plant, metal_plant, alloy_plant, magnet_plant, warehouse, port"
+        max_length=50,
+        description="mine, separation_plant, metal_plant, alloy_plant, magnet_plant, warehouse, port",
     )
     owner: Code
     country: Country
@@ -41,10 +43,12 @@ class FacilityCreate(CommandIn):
 
 
 class ExportItem(Strict):
-    material: str
+    material: Annotated[str, Field(max_length=50)]
     customs_code: Annotated[str, Field(min_length=4, max_length=16)]
-    elements: list[str] = Field(
-        default_factory=list, description="Controlled elements covered (Sm, Gd, Tb, Dy, Lu, Sc, Y)"
+    elements: list[Annotated[str, Field(max_length=3)]] = Field(
+        default_factory=list,
+        max_length=17,
+        description="Controlled elements covered (Sm, Gd, Tb, Dy, Lu, Sc, Y)",
     )
 
 
@@ -52,7 +56,10 @@ class LicenceCreate(CommandIn):
     command = c.IssueLicence
 
     number: Code
-    kind: str = Field(description="mining_quota, separation_quota (kg REO) or export_licence (kg)")
+    kind: str = Field(
+        max_length=50,
+        description="mining_quota, separation_quota (kg REO) or export_licence (kg)",
+    )
     holder: Code
     max_kg: ExactDecimal
     valid_from: AwareDatetime
