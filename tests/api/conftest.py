@@ -88,7 +88,9 @@ class World:
         return self.post(f"/v1/events/{kind}", body, who, **headers)
 
     def recorded(self) -> int:
-        return int(self.client.get("/health").json()["recorded_position"])
+        return int(
+            self.client.get("/health", headers=bearer(ADMIN_KEY)).json()["recorded_position"]
+        )
 
     def extract(self, lot: str = "ORE-1", kg: str = "10000", **extra: Any) -> Any:
         body = {

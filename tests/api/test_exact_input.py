@@ -200,7 +200,7 @@ def test_a_body_over_the_configured_limit_is_413_before_it_is_read(tmp_path: Pat
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         body = hold("ORE-1", reason="x" * 4096)
         response = client.post("/v1/events/batch-quarantined", json=body, headers=bearer(ADMIN_KEY))
-        recorded = client.get("/health").json()["recorded_position"]
+        recorded = client.get("/health", headers=bearer(ADMIN_KEY)).json()["recorded_position"]
 
     assert (response.status_code, response.json()["rule"]) == (413, "too-large")
     assert recorded == 0
@@ -273,3 +273,27 @@ def test_a_composition_with_more_entries_than_elements_is_refused(world: World) 
     response = world.refused("/v1/events/ore-extracted", ore(composition=composition))
 
     assert _rule(response)[:2] == (422, "composition")
+
+
+def test_health_tells_an_anonymous_caller_only_that_it_is_up(world: World) -> None:
+    world.extract("ORE-1", "10000")
+
+    anonymous = world.client.get("/health")
+    known = world.client.get("/health", headers=world.headers("analyst"))
+
+    assert anonymous.json() == {"status": "ok"}
+    assert known.json()["recorded_position"] > 0
+
+
+def test_health_with_a_wrong_key_is_401(world: World) -> None:
+    response = world.client.get("/health", headers=bearer("not-a-key"))
+
+    assert (response.status_code, response.json()["rule"]) == (401, "authentication")
+
+
+def test_the_docs_and_openapi_document_are_not_served_when_not_public(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, public_docs=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        answers = [client.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")]
+
+    assert answers == [404, 404, 404]

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         description="Largest request body the gateway reads (413 beyond; a 10,000-event bulk "
         "of transformations is about 8 MiB)",
     )
+    public_docs: bool = Field(
+        True,
+        description="Serve /docs, /redoc and /openapi.json to anyone (false: not served)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     projector_interval: float = Field(0.05, description="Seconds between polls of the log")

@@ -289,8 +289,8 @@ class Verification(TypedDict):
 
 class Health(TypedDict):
     status: str
-    recorded_position: int
-    genealogy_position: int | None
+    recorded_position: NotRequired[int]  # authenticated callers only
+    genealogy_position: NotRequired[int | None]
 
 
 class AuditReport(TypedDict):

@@ -96,25 +96,44 @@ def demo(
     view.close()
     ledger.close()
 
-    admin_key = (
-        settings.admin_key.get_secret_value()
-        if settings.admin_key
-        else "demo-" + secrets.token_urlsafe(12)
-    )
+    if settings.admin_key:
+        admin_key = settings.admin_key.get_secret_value()
+        where = "the one in LODESTONE_ADMIN_KEY"
+    else:
+        key_file = _demo_admin_key(settings.data_dir)
+        admin_key = key_file.read_text().strip()
+        where = f"in {key_file} (readable by its owner only)"
     os.environ["LODESTONE_ADMIN_KEY"] = admin_key
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"API docs:   [bold]{base}/docs[/]")
-    console.print(f"Admin key:  [bold]{admin_key}[/]  (Authorization: Bearer ...)")
+    console.print(f"Admin key:  {where}; send it as Authorization: Bearer <key>")
     if summary is not None:
         ref = summary.magnet
         console.print(
             f"Trace a magnet lot to its mines:  [bold]lodestone trace {ref} --data-dir {settings.data_dir}[/]"
         )
+        key = (
+            "$LODESTONE_ADMIN_KEY"
+            if settings.admin_key
+            else f"$(cat {settings.data_dir}/admin-key)"
+        )
         console.print(
-            f"Or over HTTP:  curl -H 'Authorization: Bearer {admin_key}' {base}/v1/batches/{ref}/provenance"
+            f'Or over HTTP:  curl -H "Authorization: Bearer {key}" {base}/v1/batches/{ref}/provenance'
         )
     if serve_after:
         serve(settings.data_dir, None, port)
+
+
+def _demo_admin_key(data_dir: Path) -> Path:
+    """The demo's admin key, made once and kept in a file only its owner can read, so it
+    is never printed (terminal scroll-back and CI logs keep what is printed)."""
+    path = data_dir / "admin-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write("demo-" + secrets.token_urlsafe(24) + "\n")
+    return path
 
 
 def _self() -> str:

@@ -15,6 +15,7 @@ from lodestone.gateway.limits import BodyLimit
 from lodestone.gateway.routes import audit, batches, events, health, registry, reports
 from lodestone.gateway.runtime import Runtime
 
+VERSION = "0.1.0"
 DESCRIPTION = """
 Chain of custody for rare-earth magnets. Supply-chain actors report each step (mining,
 separation, metal, alloy, magnets, sales, exports, receipts) as an immutable event;
@@ -38,12 +39,22 @@ def create_app(settings: Settings) -> FastAPI:
             runtime.stop()
 
     # The docs pages are served from the package's own Swagger UI and ReDoc files: a
-    # browser opening /docs fetches nothing from a CDN.
-    app = FastAPIOffline(
-        title="Lodestone",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
+    # browser opening /docs fetches nothing from a CDN. A deployment may keep them, and
+    # the OpenAPI document, unpublished.
+    app: FastAPI = (
+        FastAPIOffline(
+            title="Lodestone", version=VERSION, description=DESCRIPTION, lifespan=lifespan
+        )
+        if settings.public_docs
+        else FastAPI(
+            title="Lodestone",
+            version=VERSION,
+            description=DESCRIPTION,
+            lifespan=lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+        )
     )
     # Refused before the body is read whole: 413 problem+json naming the limit.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Header
+
+from lodestone.gateway.auth import authenticate
 from lodestone.gateway.deps import RuntimeDep
 from lodestone.reads.types import Health
 
@@ -15,7 +18,17 @@ router = APIRouter(tags=["health"])
     summary="Is the gateway up, and how far behind are the read models",
     response_model=Health,
 )
-def health(runtime: RuntimeDep) -> Health:
+def health(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Health:
+    """``ok`` to anyone (a load balancer's probe needs no key); how many events are
+    recorded and projected only to an authenticated caller, since that is the ledger's
+    activity."""
+    if authorization is None and x_api_key is None:
+        return {"status": "ok"}
+    authenticate(runtime.settings, runtime.ledger, authorization, x_api_key)
     recorded = runtime.ledger.recorder.max_notification_id() or 0
     projected = runtime.projector.position() if runtime.projector else None
     return {"status": "ok", "recorded_position": recorded, "genealogy_position": projected}
