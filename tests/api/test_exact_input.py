@@ -297,3 +297,16 @@ def test_the_docs_and_openapi_document_are_not_served_when_not_public(tmp_path: 
         answers = [client.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")]
 
     assert answers == [404, 404, 404]
+
+
+def test_wrong_keys_past_the_limit_are_answered_429_even_for_the_right_key(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", admin_key=ADMIN_KEY, wrong_keys_per_minute=5)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        wrong = [client.get("/v1/me", headers=bearer(f"guess-{n}")).status_code for n in range(5)]
+        blocked = client.get("/v1/me", headers=bearer(ADMIN_KEY))
+
+    assert wrong == [401] * 5
+    assert (blocked.status_code, blocked.json()["rule"]) == (429, "too-many-attempts")
+    assert int(blocked.headers["retry-after"]) > 0

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         description="Largest request body the gateway reads (413 beyond; a 10,000-event bulk "
         "of transformations is about 8 MiB)",
     )
+    wrong_keys_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Wrong API keys one client address may present per minute (429 beyond)",
+    )
     public_docs: bool = Field(
         True,
         description="Serve /docs, /redoc and /openapi.json to anyone (false: not served)",

@@ -22,10 +22,26 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 def get_principal(
     runtime: RuntimeDep,
+    request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    return authenticate(runtime.settings, runtime.ledger, authorization, x_api_key)
+    return principal_of(runtime, request, authorization, x_api_key)
+
+
+def principal_of(
+    runtime: Runtime, request: Request, authorization: str | None, x_api_key: str | None
+) -> Principal:
+    """The caller, checked against the keys, with wrong keys counted per client address."""
+    address = request.client.host if request.client else ""
+    return authenticate(
+        runtime.settings,
+        runtime.ledger,
+        authorization,
+        x_api_key,
+        throttle=runtime.throttle,
+        address=address,
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

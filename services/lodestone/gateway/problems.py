@@ -138,6 +138,7 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         405: "method",
         413: "too-large",
         415: "media-type",
+        429: "too-many-attempts",
     }.get(exc.status_code, "http")
     response = problem(
         exc.status_code, str(exc.detail), str(exc.detail), rule, instance=request.url.path

@@ -14,6 +14,7 @@ from typing import Any
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
 from lodestone.bootstrap.stores import build_genealogy_view, build_ledger, build_ledger_tables
+from lodestone.gateway.auth import Throttle
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
@@ -39,6 +40,7 @@ class Runtime:
         self.rows: EventRows = self._tables.rows
         self.checkpoints: CheckpointStore = self._tables.checkpoints
         self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
+        self.throttle = Throttle(settings.wrong_keys_per_minute)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producers: list[Any] = []

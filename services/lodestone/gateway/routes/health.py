@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 
-from lodestone.gateway.auth import authenticate
-from lodestone.gateway.deps import RuntimeDep
+from lodestone.gateway.deps import RuntimeDep, principal_of
 from lodestone.reads.types import Health
 
 router = APIRouter(tags=["health"])
@@ -20,6 +19,7 @@ router = APIRouter(tags=["health"])
 )
 def health(
     runtime: RuntimeDep,
+    request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Health:
@@ -28,7 +28,7 @@ def health(
     activity."""
     if authorization is None and x_api_key is None:
         return {"status": "ok"}
-    authenticate(runtime.settings, runtime.ledger, authorization, x_api_key)
+    principal_of(runtime, request, authorization, x_api_key)
     recorded = runtime.ledger.recorder.max_notification_id() or 0
     projected = runtime.projector.position() if runtime.projector else None
     return {"status": "ok", "recorded_position": recorded, "genealogy_position": projected}
