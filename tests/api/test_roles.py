@@ -125,6 +125,10 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/credentials"): Rule(
         frozenset({"admin"}), body=lambda: {"role": "analyst", "label": "dashboard"}
     ),
+    # Anyone may rotate its own key; only an admin another principal's.
+    ("POST", "/v1/credentials/{credential_id}/rotate"): Rule(
+        frozenset({"admin"}), scene=a_spare_credential, body=lambda: {}
+    ),
     ("POST", "/v1/credentials/{credential_id}/revoke"): Rule(
         frozenset({"admin"}), scene=a_spare_credential, body=lambda: {"reason": "rotated"}
     ),

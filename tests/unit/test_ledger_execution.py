@@ -9,6 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from lodestone.domain import ids
+from lodestone.domain.access import Principal
 from lodestone.domain.batches import Status
 from lodestone.domain.chain import OutputSpec
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound, Refusal, RuleBroken
@@ -351,3 +352,34 @@ def test_batch_reloaded_from_its_snapshot_can_still_be_split(make_ledger, regist
     cold.execute(world.mine, [split("P-X", "1")])
 
     assert cold.batch("MINECO/ORE-1").remaining_kg == D("800")
+
+
+def test_a_credential_stored_before_expiry_existed_loads_and_authenticates(
+    ledger: Ledger, admin: Principal
+) -> None:
+    # Its stream holds Credential.Issued only (no ExpirySet): the class defaults apply.
+    key_hash = "ab" * 32
+    ledger.execute(admin, [c.IssueCredential(key_hash=key_hash, role="auditor", label="old")])
+
+    principal = ledger.authenticate(key_hash)
+
+    assert principal is not None and principal.role.value == "auditor"
+
+
+def test_an_expired_credential_no_longer_authenticates(backend, admin: Principal) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime(2026, 6, 1, tzinfo=UTC)]
+    ledger = Ledger(backend.ledger_env("events"), clock=lambda: now[0])
+    try:
+        key_hash = "cd" * 32
+        expires = now[0] + timedelta(hours=1)
+        ledger.execute(
+            admin, [c.IssueCredential(key_hash=key_hash, role="analyst", expires_at=expires)]
+        )
+        before = ledger.authenticate(key_hash)
+        now[0] = expires
+
+        assert before is not None and ledger.authenticate(key_hash) is None
+    finally:
+        ledger.close()

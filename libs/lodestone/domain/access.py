@@ -7,6 +7,7 @@ the key, so looking a key up is one read and a leaked event store reveals no key
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -84,10 +85,26 @@ class Credential(Aggregate):
         def apply(self, credential: Credential) -> None:
             credential.revoked = True
 
+    class ExpirySet(Aggregate.Event):
+        """From ``expires_at`` on the key is refused: issued to expire, or rotated (a
+        successor issued, this key valid for a grace period). A new event type, so the
+        events stored before it need no upcasting."""
+
+        expires_at: datetime
+        set_by: str
+        successor_id: UUID | None  # the credential that replaces it, when rotated
+
+        def apply(self, credential: Credential) -> None:
+            credential.expires_at = self.expires_at
+            credential.successor_id = self.successor_id
+
     role: Role
     actor_id: UUID | None
     label: str
     revoked: bool
+    # Class-level defaults: a credential stored before expiry existed loads without it.
+    expires_at: datetime | None = None
+    successor_id: UUID | None = None
 
     def __init__(self) -> None:
         pass
@@ -107,6 +124,12 @@ class Credential(Aggregate):
 
     def revoke(self, revoked_by: str, reason: str) -> None:
         self.trigger_event(self.Revoked, revoked_by=revoked_by, reason=reason)
+
+    def expire(self, at: datetime, set_by: str, successor_id: UUID | None = None) -> None:
+        self.trigger_event(self.ExpirySet, expires_at=at, set_by=set_by, successor_id=successor_id)
+
+    def valid_at(self, now: datetime) -> bool:
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)
 
     def principal(self) -> Principal:
         return Principal(id=str(self.id), role=self.role, actor=self.actor_id, label=self.label)

@@ -168,7 +168,7 @@ class Ledger(Application[UUID]):
             credential: Any = self.repository.get(ids.credential_id(key_hash))
         except AggregateNotFoundError:
             return None
-        if not isinstance(credential, Credential) or credential.revoked:
+        if not isinstance(credential, Credential) or not credential.valid_at(self._clock()):
             return None
         return credential.principal()
 

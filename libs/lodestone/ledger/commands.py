@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -22,7 +22,7 @@ from lodestone.domain.actors import Actor, Facility
 from lodestone.domain.batches import Batch
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.domain.licences import Licence, LicenceKind
-from lodestone.domain.refusals import InvalidInput
+from lodestone.domain.refusals import Conflict, Forbidden, InvalidInput
 from lodestone.domain.values import FacilityKind, aware, one_of, reo_kg
 from lodestone.ledger import handlers as h
 from lodestone.ledger.unit_of_work import UnitOfWork
@@ -183,6 +183,7 @@ class IssueCredential(Command):
     role: str
     actor: str | None = None
     label: str = ""
+    expires_at: datetime | None = None
 
     def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
         principal.require(*self.submitters)
@@ -194,10 +195,76 @@ class IssueCredential(Command):
             raise InvalidInput(
                 "actor", "operator-actor", "an operator key names its actor; other roles name none"
             )
+        if self.expires_at is not None:
+            aware(self.expires_at, "expires_at")
+            if self.expires_at <= now:
+                raise InvalidInput(
+                    "expires_at", "in-future", "a key cannot expire before it is issued"
+                )
         id = ids.credential_id(self.key_hash)
         uow.require_new(id, "key", "a credential with this key")
-        uow.add(Credential.issue(id, role, holder.id if holder else None, self.label, principal.id))
-        return {"event": "CredentialIssued", "credential_id": str(id), "role": role.value}
+        credential = Credential.issue(
+            id, role, holder.id if holder else None, self.label, principal.id
+        )
+        if self.expires_at is not None:
+            credential.expire(self.expires_at, principal.id)
+        uow.add(credential)
+        answer: Answer = {"event": "CredentialIssued", "credential_id": str(id), "role": role.value}
+        if self.expires_at is not None:
+            answer["expires_at"] = self.expires_at.isoformat()
+        return answer
+
+
+#: How long a rotated key stays valid beside its successor, at most.
+MAX_GRACE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class RotateCredential(Command):
+    """A new key for the same principal (role, actor, label); the old key stays valid
+    for ``grace`` (clients switch over without an outage), then is refused. An admin may
+    rotate any key; any principal its own."""
+
+    submitters = tuple(Role)
+
+    credential_id: str
+    key_hash: str
+    grace: timedelta = timedelta(days=1)
+
+    def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
+        try:
+            old_id = UUID(self.credential_id)
+        except ValueError:
+            raise InvalidInput("credential_id", "uuid", "not a credential id") from None
+        if principal.role is not Role.ADMIN and principal.id != str(old_id):
+            raise Forbidden("credential_id", "ownership", "a principal rotates its own key only")
+        if not KEY_HASH.match(self.key_hash):
+            raise InvalidInput("key_hash", "sha256-hex", "64 lower-case hex digits")
+        if not timedelta(0) <= self.grace <= MAX_GRACE:
+            raise InvalidInput("grace_seconds", "grace-bounded", f"from 0 to {MAX_GRACE.days} days")
+        old = uow.get(Credential, old_id, "", "credential")
+        if not old.valid_at(now):
+            raise Conflict(
+                "credential_id", "credential-valid", "a revoked or expired key is not rotated"
+            )
+        if old.successor_id is not None:
+            raise Conflict("credential_id", "not-rotated", "this key was rotated already")
+        new_id = ids.credential_id(self.key_hash)
+        uow.require_new(new_id, "key", "a credential with this key")
+        successor = Credential.issue(new_id, old.role, old.actor_id, old.label, principal.id)
+        until = now + self.grace
+        if old.expires_at is not None:
+            successor.expire(old.expires_at, principal.id)  # rotation extends nothing
+            until = min(until, old.expires_at)
+        old.expire(until, principal.id, successor_id=new_id)
+        uow.add(successor, old)
+        return {
+            "event": "CredentialRotated",
+            "credential_id": str(new_id),
+            "role": old.role.value,
+            "replaces": str(old_id),
+            "replaced_expires_at": until.isoformat(),
+        }
 
 
 @dataclass(frozen=True)

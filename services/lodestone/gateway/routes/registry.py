@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from lodestone.gateway.schemas.registry import (
     ActorCreate,
     CredentialCreate,
     CredentialRevoke,
+    CredentialRotate,
     FacilityCreate,
     LicenceCreate,
 )
@@ -35,6 +37,7 @@ FacilityRegistrar = Annotated[Principal, submitters(FacilityCreate.command)]
 LicenceIssuer = Annotated[Principal, submitters(LicenceCreate.command)]
 KeyIssuer = Annotated[Principal, submitters(c.IssueCredential)]
 KeyRevoker = Annotated[Principal, submitters(c.RevokeCredential)]
+KeyRotator = Annotated[Principal, submitters(c.RotateCredential)]
 
 
 @router.post("/actors", status_code=201, responses=RECORDED, summary="Register an actor (company)")
@@ -67,7 +70,36 @@ def issue_credential(body: CredentialCreate, write: WriteDep, principal: KeyIssu
     the same Idempotency-Key answers without the key."""
     key = new_key()
     command = c.IssueCredential(
-        key_hash=hash_key(key), role=body.role, actor=body.actor, label=body.label
+        key_hash=hash_key(key),
+        role=body.role,
+        actor=body.actor,
+        label=body.label,
+        expires_at=body.expires_at,
+    )
+    outcome = write.execute(principal, [command], body)
+    result = dict(outcome.results[0])
+    if not outcome.replayed:
+        result["key"] = key
+    return created(result, outcome)
+
+
+@router.post(
+    "/credentials/{credential_id}/rotate",
+    responses=RECORDED,
+    status_code=201,
+    summary="Rotate an API key: a new key, the old one valid for a grace period",
+)
+def rotate_credential(
+    credential_id: UUID, body: CredentialRotate, write: WriteDep, principal: KeyRotator
+) -> JSONResponse:
+    """The new key has the same role, actor and label and is shown in this answer only;
+    the old key is refused once ``grace_seconds`` have passed (or at its own expiry, if
+    sooner). An admin rotates any key; any principal may rotate its own."""
+    key = new_key()
+    command = c.RotateCredential(
+        credential_id=str(credential_id),
+        key_hash=hash_key(key),
+        grace=timedelta(seconds=body.grace_seconds),
     )
     outcome = write.execute(principal, [command], body)
     result = dict(outcome.results[0])

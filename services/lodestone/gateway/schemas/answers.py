@@ -44,6 +44,9 @@ class Recorded(BaseModel):
     kind: str | None = None
     role: str | None = None
     key: str | None = Field(None, description="A new API key: shown in this answer only")
+    expires_at: str | None = None
+    replaces: str | None = Field(None, description="The rotated credential")
+    replaced_expires_at: str | None = Field(None, description="When the rotated key expires")
 
 
 class BulkRecorded(BaseModel):

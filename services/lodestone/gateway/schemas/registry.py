@@ -80,6 +80,19 @@ class CredentialCreate(Strict):
     role: str = Field(description="operator, auditor, analyst, regulator or admin")
     actor: Code | None = Field(None, description="Operators: the actor the key speaks for")
     label: Annotated[str, Field(max_length=200)] = ""
+    expires_at: AwareDatetime | None = Field(
+        None, description="From then on the key is refused (default: until revoked)"
+    )
+
+
+class CredentialRotate(Strict):
+    # Not a CommandIn: the gateway makes the new key and hands the ledger its hash only.
+    grace_seconds: int = Field(
+        86_400,
+        ge=0,
+        le=30 * 86_400,
+        description="How long the old key stays valid beside the new one",
+    )
 
 
 class CredentialRevoke(Strict):
