@@ -6,10 +6,12 @@ pseudonyms, and a filter naming a company is refused rather than answered."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
+from lodestone.projections.registry import REGISTRY
 from tests.api.conftest import PROBLEM, VALID_FROM, VALID_UNTIL, World, export, ore, receipt, sale
 
 #: Every actor of the world, by code and name: none may appear in an analyst's answer.
@@ -459,3 +461,20 @@ def test_top_clients_by_an_element_rank_by_its_content(world: World) -> None:
     assert [(c["rank"], c["client"], c["element_kg"]) for c in top] == [
         (1, {"pseudonym": "client 2"}, "37")
     ]
+
+
+# --- the gateway keeps the read model up to date ------------------------------------------------
+
+
+def test_the_gateway_runs_a_projector_per_read_model_that_follows_the_log_alone(
+    world: World,
+) -> None:
+    runtime = world.client.app.state.runtime
+    recorded = world.recorded()
+    deadline = time.monotonic() + 10
+    # No trade-ledger read was made: only the background thread can have moved it.
+    while runtime.views["trades"].position("ledger") < recorded and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert sorted(runtime.projectors) == sorted(REGISTRY.names())
+    assert runtime.views["trades"].position("ledger") == recorded
