@@ -7,7 +7,7 @@ where decimals are text, by the ``dsum`` and ``dmul`` functions its view registe
 (Python's decimals: SQLite's own arithmetic is binary floating point).
 
 Each stored table's columns are its row type's fields, in order (a test holds them
-equal); ``LISTED`` and ``TOTAL`` are not stored: they are the shapes of two answers.
+equal); ``LISTED``, ``TOTAL`` and ``COUNT`` are not stored: they are the shapes of answers.
 """
 
 from __future__ import annotations
@@ -135,8 +135,9 @@ TOTAL = Table(
     key=(),
     row=Total,
 )
+COUNT = Table("counts", (Column("lines", Kind.INT, not_null=True),), key=(), row=int)
 #: The answers' shapes, for the per-database modules' decoders.
-SHAPES = (LISTED, TOTAL)
+SHAPES = (LISTED, TOTAL, COUNT)
 
 # A value an event does not give is None and leaves the stored one alone; only a newer
 # version of the batch changes a row (``revision`` for lines: a correction of a sale's
@@ -237,6 +238,11 @@ def lines_query(where: LineFilter, limit: int, offset: int) -> tuple[Query[Liste
     return Query(LISTED, render), [*params, limit, offset]
 
 
+def count_query(where: LineFilter) -> tuple[Query[int], list[Any]]:
+    scope, params, _ = _scope(where, by_element=False)
+    return Query(COUNT, lambda dialect: _in(dialect, f"SELECT COUNT(*) {scope}")), params
+
+
 def totals_query(where: LineFilter, by: Sequence[Key]) -> tuple[Query[Total], list[Any]]:
     scope, params, joined = _scope(where, by_element="element" in by)
 
@@ -303,7 +309,8 @@ class TradesTables(TableView[Writer], TradesView):
         return self._query(query, params)
 
     def count(self, where: LineFilter) -> int:
-        return sum(t.lines for t in self.totals(where, ()))
+        query, params = count_query(where)
+        return self._query(query, params)[0]
 
     def totals(self, where: LineFilter, by: Sequence[Key]) -> list[Total]:
         query, params = totals_query(where, by)
