@@ -35,6 +35,16 @@ REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,}$")
 COMMERCIAL = ("contract", "price", "currency", "consignee", "end_user", "end_use")
 MAX_REQUESTS = 4_000
+#: Answers of the read models that need no reference: every walk starts there too.
+READ_MODEL_STARTS = [
+    "/v1/trades",
+    "/v1/trades/totals?by=month",
+    "/v1/trades/totals?by=client",
+    "/v1/trades/totals?by=destination",
+    "/v1/trades/totals?by=element",
+    "/v1/dashboards/exports",
+    "/v1/dashboards/top-clients",
+]
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,9 @@ def _key(client: TestClient, role: str, actor: str | None) -> dict[str, str]:
 
 
 def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> list[str]:
-    """Every answer the caller can reach from ``starts`` by following what it was told."""
-    todo = [f"/v1/batches/{ref}" for ref in starts]
+    """Every answer the caller can reach from ``starts`` (and the read models' answers)
+    by following what it was told."""
+    todo = [f"/v1/batches/{ref}" for ref in starts] + READ_MODEL_STARTS
     seen: set[str] = set(todo)
     answers: list[str] = []
 

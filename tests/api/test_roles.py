@@ -239,6 +239,11 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         body=lambda: {"events": [{"type": "OreExtracted", **ore("ORE-9", "1000")}]},
         reporting_for="MINECO",
     ),
+    # the trade ledger: lines name clients (analysts get totals and dashboards only)
+    ("GET", "/v1/trades"): Rule(EVERYONE - {"analyst"}, scene=ore_1_exported),
+    ("GET", "/v1/trades/totals"): Rule(EVERYONE, scene=ore_1_exported, query="?by=client"),
+    ("GET", "/v1/dashboards/exports"): Rule(EVERYONE, scene=ore_1_exported),
+    ("GET", "/v1/dashboards/top-clients"): Rule(EVERYONE, scene=ore_1_exported),
 }
 
 

@@ -83,16 +83,16 @@ def test_the_genealogy_projection_routes_every_batch_event_but_no_credential_eve
 
 
 def test_the_registry_lists_the_genealogy() -> None:
-    assert REGISTRY.names() == ["genealogy"]
-    assert [e.name for e in REGISTRY.select()] == ["genealogy"]
+    assert REGISTRY.names() == ["genealogy", "trades"]
+    assert [e.name for e in REGISTRY.select()] == ["genealogy", "trades"]
     assert [e.name for e in REGISTRY.select(["genealogy", "genealogy"])] == ["genealogy"]
     assert REGISTRY["genealogy"].projection is GenealogyProjection
     assert REGISTRY["genealogy"].version == 1
 
 
 def test_an_unknown_projection_is_refused_with_the_known_names() -> None:
-    with pytest.raises(KeyError, match="no projection 'trades'; there are: genealogy"):
-        REGISTRY.select(["trades"])
+    with pytest.raises(KeyError, match="no projection 'nothing'; there are: genealogy, trades"):
+        REGISTRY.select(["nothing"])
 
 
 def test_each_projection_consumes_in_a_group_named_after_it_and_its_version(

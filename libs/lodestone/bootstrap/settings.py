@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         True, description="With Kafka configured, run the relay inside the gateway process"
     )
     embedded_projector: bool = Field(
-        True, description="Run the genealogy projector inside the gateway process"
+        True, description="Run every read model's projector inside the gateway process"
     )
 
     @property

@@ -14,6 +14,8 @@ from lodestone.projections.genealogy import schema as genealogy_schema
 from lodestone.projections.genealogy.projection import GenealogyProjection
 from lodestone.projections.tables import Layout
 from lodestone.projections.tracking import TRACKING, VERSIONS
+from lodestone.projections.trades import schema as trades_schema
+from lodestone.projections.trades.projection import TradesProjection
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,21 @@ def _genealogy_postgres(url: str) -> View[Any]:
     return PostgresGenealogyView(url)
 
 
+def _trades_sqlite(path: Path) -> View[Any]:
+    from lodestone.projections.trades.sqlite import SQLiteTradesView
+
+    return SQLiteTradesView(path)
+
+
+def _trades_postgres(url: str) -> View[Any]:
+    from lodestone.projections.trades.postgres import PostgresTradesView
+
+    return PostgresTradesView(url)
+
+
 REGISTRY = Registry(
-    Registered(GenealogyProjection, genealogy_schema.LAYOUT, _genealogy_sqlite, _genealogy_postgres)
+    Registered(
+        GenealogyProjection, genealogy_schema.LAYOUT, _genealogy_sqlite, _genealogy_postgres
+    ),
+    Registered(TradesProjection, trades_schema.LAYOUT, _trades_sqlite, _trades_postgres),
 )

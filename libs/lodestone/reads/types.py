@@ -310,3 +310,95 @@ class AuditReport(TypedDict):
     corrections: list[dict[str, Any]]
     anomalies: list[dict[str, Any]]
     verification: dict[str, Any]
+
+
+# --- trade ledger ---------------------------------------------------------------------------
+
+
+class TradeParty(TypedDict, total=False):
+    """A seller or client: code, name and country for whoever may see it; for an
+    analyst, a client is only a pseudonym ("client 3": its rank by volume)."""
+
+    code: str
+    name: str
+    country: str | None
+    pseudonym: str
+
+
+class TradeLine(TypedDict):
+    batch: str | None  # ACTOR/LOT
+    batch_id: str
+    version: int  # the batch version of the sale, export or receipt event
+    kind: str  # sale | export | receipt
+    occurred_at: str | None
+    month: str | None  # YYYY-MM, UTC
+    material: str | None
+    kg: str
+    elements: dict[str, str]  # kg of each element: kg x the batch's mass fraction
+    seller: TradeParty | None  # seller or exporter (a receipt's exporter)
+    client: TradeParty | None  # buyer, consignee or receiver
+    end_user: str | None
+    price: str | None
+    currency: str | None
+    contract: str | None
+    destination_country: str | None
+    customs_code: str | None
+    licence: str | None
+    corrected_by_version: int | None  # the correction of its time, if any
+
+
+class TradeLines(TypedDict):
+    lines: list[TradeLine]
+    total: int  # lines matching, over every page
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+class TradeTotal(TypedDict):
+    month: NotRequired[str | None]
+    client: NotRequired[TradeParty | None]
+    destination_country: NotRequired[str | None]
+    element: NotRequired[str]
+    kg: str  # goods mass
+    lines: int
+    element_kg: NotRequired[str]  # content of the element grouped by or filtered on
+
+
+class TradeTotals(TypedDict):
+    by: str  # month | client | destination | element
+    kinds: list[str]
+    element: str | None
+    kg: str
+    lines: int
+    element_kg: NotRequired[str]
+    totals: list[TradeTotal]
+
+
+class ExportFlow(TypedDict):
+    destination_country: str | None
+    month: str | None
+    kg: str  # of the element (controlled elements), or of magnets
+    lines: int
+
+
+class ExportDashboard(TypedDict):
+    elements: dict[str, list[ExportFlow]]  # each controlled element: Sm, Gd, Tb, Dy, Lu, Sc, Y
+    element_kg: dict[str, str]  # each controlled element's total over the period
+    magnets: list[ExportFlow]
+    magnets_kg: str
+
+
+class TopClient(TypedDict):
+    rank: int
+    client: TradeParty | None
+    kg: str
+    lines: int
+    share: str  # of the kg (or element kg) of every client in the answer's scope
+    element_kg: NotRequired[str]
+
+
+class TopClients(TypedDict):
+    kinds: list[str]
+    element: str | None
+    clients: list[TopClient]

@@ -1,27 +1,30 @@
-"""What one gateway process runs: the ledger, the read-model view and, on the embedded
-default, the projector thread that follows the event store's notification log. With a
-Kafka bootstrap address configured it also runs the relay in-process (the store stays
-the authority: requests never wait for Kafka). Separate relay and projector processes
-are ``lodestone relay`` and ``lodestone project``."""
+"""What one gateway process runs: the ledger, a view of every registered read model and,
+on the embedded default, one projector thread per read model following the event
+store's notification log. With a Kafka bootstrap address configured it also runs the
+relay in-process (the store stays the authority: requests never wait for Kafka).
+Separate relay and projector processes are ``lodestone relay`` and ``lodestone
+project``."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import build_genealogy_view, build_ledger, build_ledger_tables
+from lodestone.bootstrap.stores import build_ledger, build_ledger_tables, open_view
 from lodestone.gateway.auth import Throttle
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
+from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.registry import REGISTRY
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
-from lodestone.streaming.projector import Projector, genealogy_projector
+from lodestone.streaming.projector import Projector, log_projector
 from lodestone.streaming.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -31,10 +34,19 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger: Ledger = build_ledger(settings)
-        self.view: GenealogyView = build_genealogy_view(settings)
-        self.projector: Projector | None = (
-            genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
+        # Every registered read model: its view, and on the embedded default its own
+        # projector (each keeps its own positions, so each catches up alone).
+        self.views: dict[str, View[Any]] = {e.name: open_view(settings, e) for e in REGISTRY}
+        self.projectors: dict[str, Projector] = (
+            {
+                e.name: log_projector(self.ledger, e.projection(), self.views[e.name])
+                for e in REGISTRY
+            }
+            if settings.embedded_projector
+            else {}
         )
+        self.view = cast(GenealogyView, self.views["genealogy"])
+        self.projector: Projector | None = self.projectors.get("genealogy")
         # History, bundles, verify, the relay and the checkpoints, on one connection.
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
@@ -46,8 +58,8 @@ class Runtime:
         self._producers: list[Any] = []
 
     def start(self) -> None:
-        if self.projector is not None:
-            self._spawn("genealogy-projector", self.projector.run)
+        for name, projector in self.projectors.items():
+            self._spawn(f"{name}-projector", projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
             self._spawn("relay", self._relay)
         self._spawn("checkpoints", self._checkpoints)
@@ -109,12 +121,17 @@ class Runtime:
 
         CheckpointLoop(self.checkpointer, connect).run(stop, settings.checkpoint_interval)
 
+    def fresh(self, name: str) -> View[Any]:
+        """Read model ``name``'s view, caught up with every event recorded so far
+        (read-your-writes on the embedded default)."""
+        projector = self.projectors.get(name)
+        if projector is not None:
+            projector.catch_up()
+        return self.views[name]
+
     def fresh_view(self) -> GenealogyView:
-        """The view, caught up with every event recorded so far (read-your-writes on
-        the embedded default)."""
-        if self.projector is not None:
-            self.projector.catch_up()
-        return self.view
+        """The genealogy's view, caught up (see :meth:`fresh`)."""
+        return cast(GenealogyView, self.fresh("genealogy"))
 
     def stop(self) -> None:
         self._stop.set()
@@ -122,6 +139,7 @@ class Runtime:
             thread.join(timeout=10)
         for kafka in self._producers:
             kafka.close()
-        self.view.close()
+        for view in self.views.values():
+            view.close()
         self._tables.close()
         self.ledger.close()

@@ -1,0 +1,73 @@
+"""The trade-ledger projection without a database: its routing table, its tables'
+columns, and the statements its view runs."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import pytest
+
+from lodestone.domain.access import Credential
+from lodestone.domain.actors import Facility
+from lodestone.domain.batches import Batch
+from lodestone.domain.values import CONTROLLED
+from lodestone.projections.registry import REGISTRY
+from lodestone.projections.tables import POSTGRES, SQLITE
+from lodestone.projections.trades import LineFilter, TradesProjection
+from lodestone.projections.trades.schema import (
+    BATCHES,
+    ELEMENTS,
+    LINES,
+    PARTIES,
+    totals_query,
+)
+from lodestone.reads.trades import DASHBOARD_ELEMENTS
+
+
+def test_every_way_of_making_a_batch_keeps_its_composition_for_the_trade_ledger() -> None:
+    routes = TradesProjection.handler
+    created = routes(Batch.Created)
+
+    assert created is not None
+    for made in (Batch.OreExtracted, Batch.ScrapCollected, Batch.Produced, Batch.SplitOff):
+        assert routes(made) is created
+    assert routes(Batch.BatchesMerged) is created
+
+
+def test_the_trade_ledger_ignores_steps_that_are_not_trades() -> None:
+    routes = TradesProjection.handler
+
+    for other in (Batch.Consumed, Batch.BatchMoved, Batch.BatchQuarantined, Facility.Registered):
+        assert routes(other) is None
+    assert routes(Credential.Issued) is None
+
+
+@pytest.mark.parametrize("table", [LINES, BATCHES, ELEMENTS, PARTIES], ids=lambda t: t.name)
+def test_a_trade_ledger_table_has_its_row_type_s_fields_as_columns(table: Any) -> None:
+    assert table.column_names == [f.name for f in fields(table.row)]
+
+
+def test_the_registry_runs_the_trade_ledger_at_version_1() -> None:
+    assert REGISTRY["trades"].projection is TradesProjection
+    assert REGISTRY["trades"].version == 1
+
+
+def test_the_export_dashboard_covers_exactly_the_controlled_elements() -> None:
+    assert frozenset(DASHBOARD_ELEMENTS) == CONTROLLED
+    assert len(DASHBOARD_ELEMENTS) == len(CONTROLLED)
+
+
+def test_totals_sum_exactly_on_each_database() -> None:
+    query, params = totals_query(LineFilter(elements=("Dy",), kinds=("sale",)), ("month",))
+
+    on_sqlite, on_postgres = query.render(SQLITE), query.render(POSTGRES)
+
+    assert "dsum(l.kg)" in on_sqlite and "dsum(dmul(l.kg, e.fraction))" in on_sqlite
+    assert "SUM(l.kg)" in on_postgres and "SUM((l.kg * e.fraction))" in on_postgres
+    assert on_sqlite.count("?") == on_postgres.count("%s") == len(params) == 2
+
+
+def test_a_total_not_grouped_by_element_takes_one_element_at_most() -> None:
+    with pytest.raises(ValueError, match="one element at most"):
+        totals_query(LineFilter(elements=("Dy", "Tb")), ("month",))
