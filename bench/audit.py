@@ -600,6 +600,8 @@ def breakdown(
     routes/audit.py makes (history.history / as_of with the ledger, rows and view behind
     timing proxies), then FastAPI's response validation and JSON encoding through the
     route's own response field. Median ms per step over ``reps`` runs."""
+    from fastapi.routing import iter_route_contexts
+
     from lodestone.bootstrap.settings import Settings
     from lodestone.domain.access import Principal, Role
     from lodestone.gateway.app import create_app
@@ -611,10 +613,12 @@ def breakdown(
 
     settings = Settings(data_dir=data_dir)
     # The routes' own response fields: FastAPI validates the returned dict with it and
-    # encodes it to JSON bytes (serialize_json) since no response class is set.
+    # encodes it to JSON bytes (serialize_json) since no response class is set. The app
+    # holds its routers as included-router entries: iter_route_contexts walks into them
+    # (as FastAPI's OpenAPI generation does), each with its full path.
     fields = {
         r.path: r.response_field
-        for r in create_app(settings).routes
+        for r in iter_route_contexts(create_app(settings).routes)
         if getattr(r, "response_field", None) is not None
     }
     runtime = Runtime(settings)
