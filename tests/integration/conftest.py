@@ -10,9 +10,12 @@ import pytest
 from lodestone.domain import ids
 from lodestone.domain.access import Principal, Role
 from lodestone.domain.chain import OutputSpec, UntracedInput
+from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
+from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.fixtures.backends import Backend
+from lodestone.ledger.stores import CheckpointStore, EventRows
+from tests.fixtures.backends import Backend, PostgresBackend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN = Principal("admin", Role.ADMIN)
@@ -203,3 +206,14 @@ def chain_ledger(backend: Backend) -> Ledger:
     ledger = backend.ledger(clock=lambda: NOW)
     record_chain(ledger)
     return ledger
+
+
+def open_audit_stores(backend: Backend) -> tuple[EventRows, CheckpointStore]:
+    """Positioned rows and checkpoints on the backend's "events" store, the one its
+    ledgers use by default; open them once that ledger exists, close them after."""
+    env = backend.ledger_env("events")
+    if isinstance(backend, PostgresBackend):
+        table = f"{env['POSTGRES_SCHEMA']}.lodestone_events"
+        return PostgresEventRows(backend.url, table=table), PostgresCheckpointStore(backend.url)
+    path = env["SQLITE_DBNAME"]
+    return SQLiteEventRows(path), SQLiteCheckpointStore(path)

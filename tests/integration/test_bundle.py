@@ -19,14 +19,12 @@ from lodestone import integrity
 from lodestone.audit import bundle as bundles
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.domain.access import Principal, Role
-from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
-from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.ledger.stores import CheckpointStore, EventRows
-from tests.fixtures.backends import Backend, PostgresBackend
+from tests.fixtures.backends import Backend
 from tests.fixtures.verifier import run_alone
-from tests.integration.conftest import NOW, at
+from tests.integration.conftest import NOW, at, open_audit_stores
 
 BATCH = "NORTH/OX-A"
 #: The verifier an auditor copies: this very file.
@@ -49,15 +47,7 @@ class Built:
 @pytest.fixture
 def audit_stores(backend: Backend) -> Iterator[tuple[EventRows, CheckpointStore]]:
     """Positioned rows and checkpoints on the same store as ``chain_ledger``."""
-    env = backend.ledger_env("events")
-    rows: EventRows
-    store: CheckpointStore
-    if isinstance(backend, PostgresBackend):
-        rows = PostgresEventRows(backend.url, table=f"{env['POSTGRES_SCHEMA']}.lodestone_events")
-        store = PostgresCheckpointStore(backend.url)
-    else:
-        rows = SQLiteEventRows(env["SQLITE_DBNAME"])
-        store = SQLiteCheckpointStore(env["SQLITE_DBNAME"])
+    rows, store = open_audit_stores(backend)
     yield rows, store
     rows.close()
     store.close()
