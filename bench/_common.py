@@ -10,6 +10,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import hashlib
+import importlib
 import json
 import math
 import os
@@ -24,10 +26,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -186,6 +188,15 @@ def temp_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def run_main(main: Callable[[], None]) -> None:
+    """``main()``; Ctrl-C ends it with the shell's code for SIGINT, without a traceback
+    (the ``finally`` blocks have stopped the servers by then)."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 # --------------------------------------------------------------------------------------
@@ -365,6 +376,50 @@ class Timer:
         return time.perf_counter() - self.started
 
 
+@dataclass
+class Measured:
+    """One run of a series: ``events`` in ``seconds``."""
+
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else float("nan")
+
+
+RunT = TypeVar("RunT", bound=Measured)
+
+
+@dataclass
+class Series(Generic[RunT]):
+    """Runs of one kind, interleaved with those of the series it is compared with."""
+
+    name: str
+    runs: list[RunT] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return median([r.rate for r in self.runs])
+
+    @property
+    def rates(self) -> str:
+        return " / ".join(f"{r.rate:,.0f}" for r in self.runs)
+
+
+def paired(a: Series[Any], b: Series[Any]) -> float:
+    """The median of a's rate over b's, run by run: a burst of load from other users of
+    the machine falls on both runs of a pair."""
+    return median([x.rate / y.rate for x, y in zip(a.runs, b.runs, strict=True)])
+
+
+def spread(samples: Sequence[Any], points: int = 6) -> list[Any]:
+    """At most ``points`` of ``samples``, evenly spaced, the first and the last included."""
+    if len(samples) <= points:
+        return list(samples)
+    return [samples[int(i * (len(samples) - 1) / (points - 1))] for i in range(points)]
+
+
 def floor9(x: Decimal) -> Decimal:
     """Round a fraction DOWN to 9 places (the domain's fraction precision)."""
     from decimal import ROUND_DOWN
@@ -417,6 +472,36 @@ def stop_child(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     """SIGINT (the lodestone processes finish their batch and close), SIGKILL after
     ``grace`` seconds."""
     _stop(proc, grace)
+
+
+def child_result(
+    proc: subprocess.Popen[bytes],
+    name: str,
+    out: Path,
+    log: Path,
+    timeout: float,
+    poll: float = 0.5,
+) -> dict[str, Any]:
+    """Waits for a measuring child (killed after ``timeout`` seconds), sampling its peak
+    memory every ``poll`` seconds, and returns the JSON it wrote to ``out`` with that
+    sampled peak as ``sampled_vmhwm_kb``; the tail of its ``log`` if it failed."""
+    peak = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None:
+            peak = max(peak, proc_status(proc.pid).get("VmHWM", 0))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {name} child did not finish within {timeout:.0f} s")
+            time.sleep(poll)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"the {name} child exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["sampled_vmhwm_kb"] = peak
+    return result
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -529,14 +614,11 @@ def demo_store(target_events: int, seed: int = 7, log: Callable[[str], None] = p
     meta_path = home / "meta.json"
     if meta_path.exists():
         return DemoStore(home, json.loads(meta_path.read_text()))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    building = CACHE / f"{key}.building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir()
     log(
         f"building the demo store {key} (seed {seed}, ~{commands:,} commands, once; cached in {home})"
     )
-    try:
+
+    def build(building: Path) -> dict[str, Any]:
         ledger = Ledger(sqlite_env(building / "events.sqlite"))
         timer = Timer()
         done = [0, 0.0]
@@ -551,7 +633,8 @@ def demo_store(target_events: int, seed: int = 7, log: Callable[[str], None] = p
         seconds = timer.elapsed()
         events = ledger.recorder.max_notification_id() or 0
         ledger.close()
-        meta = {
+        log(f"built {events:,} events ({summary.commands:,} commands) in {seconds:.0f} s")
+        return {
             "seed": seed,
             "size": commands,
             "commands": summary.commands,
@@ -561,10 +644,305 @@ def demo_store(target_events: int, seed: int = 7, log: Callable[[str], None] = p
             "built": now_utc(),
             "machine": machine(),
         }
+
+    return DemoStore(home, build_cached(home, build))
+
+
+def cache_home(prefix: str, params: dict[str, Any]) -> tuple[str, Path]:
+    """The cache folder of a build with these parameters: (key, bench/.data/PREFIX-KEY)."""
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return key, CACHE / f"{prefix}-{key}"
+
+
+def build_cached(home: Path, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """``build(folder)`` fills a fresh folder beside ``home`` and returns its meta, which
+    is written to meta.json; the folder is then renamed ``home`` (replacing an older
+    one). An interrupted build leaves nothing behind, under either name."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    building = home.with_name(f"{home.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    try:
+        meta = build(building)
         (building / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         shutil.rmtree(home, ignore_errors=True)
         os.replace(building, home)
     finally:
-        shutil.rmtree(building, ignore_errors=True)  # an interrupted build leaves nothing
-    log(f"built {events:,} events ({summary.commands:,} commands) in {seconds:.0f} s")
-    return DemoStore(home, meta)
+        shutil.rmtree(building, ignore_errors=True)
+    return meta
+
+
+# --------------------------------------------------------------------------------------
+# a traced chain recorded straight on a ledger (audit.py, trace.py)
+# --------------------------------------------------------------------------------------
+
+#: The chain's mines: code, country, ore composition (mass fractions); rock ore in CN,
+#: ion-adsorption clay in CN and MM.
+MINES = [
+    ("TM0", "CN", {"Nd": "0.0300", "Pr": "0.0090", "Dy": "0.0002", "Tb": "0.00005", "Fe": "0.20"}),
+    ("TM1", "CN", {"Nd": "0.0250", "Pr": "0.0080", "Dy": "0.0003", "Tb": "0.00008", "Fe": "0.18"}),
+    (
+        "TM2",
+        "CN",
+        {"Nd": "0.0006", "Pr": "0.00015", "Dy": "0.0002", "Tb": "0.00004", "Y": "0.0008"},
+    ),
+    (
+        "TM3",
+        "MM",
+        {"Nd": "0.0005", "Pr": "0.0001", "Dy": "0.00025", "Tb": "0.00005", "Y": "0.0010"},
+    ),
+]
+#: The rare earths a concentrate recovers.
+RE = ("Nd", "Pr", "Dy", "Tb", "Y")
+#: Every licence of the chains is valid over this span.
+VALID = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+@dataclass
+class Lot:
+    ref: str  # ACTOR/LOT
+    kg: Decimal
+    comp: dict[str, Decimal]
+
+    def element(self, e: str) -> Decimal:
+        return self.kg * self.comp.get(e, Decimal(0))
+
+
+class StoreBuilder:
+    """Records commands straight on the event store of ``data_dir`` with
+    ``Ledger.execute(admin, chunk, bulk=True)`` (every invariant checked by the ledger),
+    each phase timed into ``phases`` (name, commands, seconds). ``auditor_key``: the key
+    the benchmark's client will use, for a subclass to register."""
+
+    def __init__(self, data_dir: Path, auditor_key: str) -> None:
+        from lodestone.bootstrap.settings import Settings
+        from lodestone.bootstrap.stores import build_ledger
+        from lodestone.domain.access import Principal, Role
+
+        self.settings = Settings(data_dir=data_dir)
+        self.ledger = build_ledger(self.settings)
+        self.admin = Principal("admin:bench", Role.ADMIN)
+        self.auditor_key = auditor_key
+        self.phases: list[tuple[str, int, float]] = []
+
+    def run(
+        self, name: str, commands: list[Any], per_call: int = 10_000, *, progress: bool = False
+    ) -> list[dict[str, Any]]:
+        """``commands`` in calls of ``per_call``; prints one line when done or, with
+        ``progress``, a line per call of a phase longer than one call."""
+        results: list[dict[str, Any]] = []
+        t = Timer()
+        for start in range(0, len(commands), per_call):
+            results += self.ledger.execute(
+                self.admin, commands[start : start + per_call], bulk=True
+            ).results
+            if progress and len(commands) > per_call:
+                done = min(start + per_call, len(commands))
+                print(
+                    f"  {name}: {done:,}/{len(commands):,} commands, {done / t.elapsed():,.0f}/s",
+                    flush=True,
+                )
+        self.phases.append((name, len(commands), t.elapsed()))
+        if not progress:
+            print(f"  {name}: {len(commands):,} commands in {t.elapsed():.1f} s", flush=True)
+        return results
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def _later(start: datetime | None, **delta: float) -> datetime | None:
+    return None if start is None else start + timedelta(**delta)
+
+
+def mine_registry(code: str, name: str, country: str) -> list[Any]:
+    """A miner CODE, its mine CODE-MINE and its mining quota CODE-MQ."""
+    from lodestone.ledger import commands as c
+
+    return [
+        c.RegisterActor(code, name, country, ["miner"]),
+        c.RegisterFacility(f"{code}-MINE", f"{code} pit", "mine", code, country),
+        c.IssueLicence(f"{code}-MQ", "mining_quota", code, Decimal("100000000"), *VALID),
+    ]
+
+
+def ore_lots(per: int, start: datetime | None = None) -> tuple[list[Any], dict[str, list[Lot]]]:
+    """``per`` ore lots ORE-<m>-<j> at each of MINES, a little variety in neodymium and
+    mass from lot to lot, ten minutes apart from ``start`` (None: dated when recorded).
+    Returns the commands and each mine's lots."""
+    from lodestone.ledger import commands as c
+
+    ores: dict[str, list[Lot]] = {}
+    cmds: list[Any] = []
+    for m, (code, _, base) in enumerate(MINES):
+        lots = []
+        for j in range(per):
+            comp = {e: Decimal(v) for e, v in base.items()}
+            comp["Nd"] = floor9(comp["Nd"] + Decimal(j % 7) * comp["Nd"] / 100)
+            kg = Decimal(5000 + (j * 37 % 50) * 100)
+            lot = f"ORE-{m}-{j:04d}"
+            cmds.append(
+                c.ExtractOre(
+                    facility=f"{code}-MINE",
+                    quota=f"{code}-MQ",
+                    lot_code=lot,
+                    mass_kg=kg,
+                    composition=comp,
+                    actor=code,
+                    occurred_at=_later(start, minutes=10 * j),
+                )
+            )
+            lots.append(Lot(f"{code}/{lot}", kg, comp))
+        ores[code] = lots
+    return cmds, ores
+
+
+def beneficiation(
+    ores: dict[str, list[Lot]], group: int, start: datetime | None = None
+) -> tuple[list[Any], dict[str, list[Lot]]]:
+    """At each mine, ``group`` ore lots -> one concentrate CON-<m>-<g> (95 % of each rare
+    earth recovered, 60 % rare earths), an hour apart from ``start``. Returns the
+    commands and each mine's concentrates."""
+    from lodestone.domain.chain import OutputSpec
+    from lodestone.ledger import commands as c
+
+    cmds: list[Any] = []
+    cons: dict[str, list[Lot]] = {}
+    for m, (code, _, _) in enumerate(MINES):
+        cons[code] = []
+        lots = ores[code]
+        for g in range(0, len(lots), group):
+            part = lots[g : g + group]
+            rec = {e: sum((x.element(e) for x in part), Decimal(0)) * Decimal("0.95") for e in RE}
+            rec = {e: v for e, v in rec.items() if v > 0}
+            kg = floor6(sum(rec.values(), Decimal(0)) / Decimal("0.60"))
+            comp = {e: floor9(v / kg) for e, v in rec.items()}
+            lot = f"CON-{m}-{g // group:03d}"
+            cmds.append(
+                c.Transform(
+                    facility=f"{code}-MINE",
+                    process="beneficiation",
+                    reference=f"BEN-{m}-{g // group:03d}",
+                    inputs=[(x.ref, x.kg) for x in part],
+                    outputs=[OutputSpec(lot, "concentrate", kg, comp)],
+                    actor=code,
+                    occurred_at=_later(start, hours=g // group),
+                )
+            )
+            cons[code].append(Lot(f"{code}/{lot}", kg, comp))
+    return cmds, cons
+
+
+def mine_merges(
+    cons: dict[str, list[Lot]], buyer: str, to_facility: str, start: datetime | None = None
+) -> tuple[list[Any], list[Lot]]:
+    """Each mine merges its concentrates into CONM-<m> at ``start`` and sells it a day
+    later to ``buyer`` at ``to_facility``. Returns the commands and the merged lots."""
+    from lodestone.domain.values import blend
+    from lodestone.ledger import commands as c
+
+    cmds: list[Any] = []
+    merged: list[Lot] = []
+    for m, (code, _, _) in enumerate(MINES):
+        parts = cons[code]
+        lot = f"CONM-{m}"
+        cmds += [
+            c.Merge(
+                lot_code=lot, inputs=[(x.ref, x.kg) for x in parts], actor=code, occurred_at=start
+            ),
+            c.TransferCustody(
+                batch=f"{code}/{lot}",
+                buyer=buyer,
+                contract=f"K-CON-{m}",
+                to_facility=to_facility,
+                price=Decimal("250000"),
+                currency="USD",
+                actor=code,
+                occurred_at=_later(start, days=1),
+            ),
+        ]
+        merged.append(
+            Lot(
+                f"{code}/{lot}",
+                sum((x.kg for x in parts), Decimal(0)),
+                blend((x.kg, x.comp) for x in parts),
+            )
+        )
+    return cmds, merged
+
+
+def source_digest(*modules: str) -> str:
+    """What a cached store's recorded events depend on: the domain and ledger sources,
+    then those of ``modules`` (e.g. "lodestone.integrity")."""
+    import lodestone.domain
+    import lodestone.ledger
+
+    digest = hashlib.sha256()
+    for package in (lodestone.domain, lodestone.ledger):
+        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    for name in modules:
+        digest.update(Path(str(importlib.import_module(name).__file__)).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+# --------------------------------------------------------------------------------------
+# where the time goes: timing proxies around what the query layer is given
+# --------------------------------------------------------------------------------------
+
+
+def timed(f: Callable[..., Any], label: str, acc: dict[str, float]) -> Callable[..., Any]:
+    """``f``, adding its time to ``acc[label]``."""
+
+    def call(*a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return f(*a, **kw)
+        finally:
+            acc[label] = acc.get(label, 0.0) + time.perf_counter() - t
+
+    return call
+
+
+class Timed:
+    """Wraps an object so that the named methods add their time to ``acc[label]``;
+    ``nested`` wraps attributes the same way (e.g. ``ledger.repository``)."""
+
+    def __init__(
+        self,
+        obj: Any,
+        labels: dict[str, str],
+        acc: dict[str, float],
+        nested: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self._obj = obj
+        self._labels = labels
+        self._acc = acc
+        self._nested = nested or {}
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._obj, attr)
+        if attr in self._nested:
+            value = Timed(value, self._nested[attr], self._acc)
+        elif attr in self._labels:
+            value = timed(value, self._labels[attr], self._acc)
+        setattr(self, attr, value)  # found in the instance from now on: no wrapper per call
+        return value
+
+
+class Steps:
+    """``step(label, f, *args)``: calls f, adds its time to ``acc[label]``."""
+
+    def __init__(self, acc: dict[str, float]) -> None:
+        self.acc = acc
+
+    def __call__(self, label: str, f: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        return timed(f, label, self.acc)(*a, **kw)
+
+
+def step_medians(runs: Sequence[dict[str, float]], warmup: int) -> dict[str, float]:
+    """Per step (in the order first seen), the median in ms over the runs after the first
+    ``warmup``; 0 for a run that did not take that step."""
+    measured = runs[warmup:]
+    labels = dict.fromkeys(k for r in measured for k in r)
+    return {k: statistics.median(r.get(k, 0.0) for r in measured) * 1000 for k in labels}

@@ -30,10 +30,12 @@ ancestors):
      GET /v1/batches/PROCO/FEED-0001/as-of?known_at=<record time of version 501>
      GET /v1/batches/PROCO/FEED-0001/as-of?happened_at=<event time of version 501>
    p50 / p95 / max, body size, a sanity summary, the server's VmHWM.
-3. Where the time goes: the calls routes/audit.py makes, timed one by one in this
-   process (history.history and its SQL, decoding and hash checks; history.as_of; the
-   query layer's steps (lodestone.reads); FastAPI's response validation and JSON encoding through the
-   route's own response field), median ms.
+3. Where the time goes: the query layer's own calls that routes/audit.py makes
+   (lodestone.reads.history.batch_history and batch_as_of), run in this process with
+   the rows and view behind timing proxies and the functions they call timed one by one
+   (the lineage, the SQL, the hash checks, plain entries, reporter labels; as_of and its
+   repository reads, the batch state, trace and provenance), then FastAPI's response
+   validation and JSON encoding through the route's own response field, median ms.
 
 Part 2, verification (goal: >= 50,000 events/s):
 
@@ -59,15 +61,14 @@ Nothing asserts on timings: this is a shared, noisy 2-core machine.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
-import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -76,45 +77,44 @@ from typing import Any
 
 import httpx
 from _common import (
-    CACHE,
+    MINES,
+    Steps,
+    StoreBuilder,
+    Timed,
     Timer,
     bearer,
+    beneficiation,
+    build_cached,
+    cache_home,
+    child_result,
     clean_env,
     demo_store,
-    floor6,
-    floor9,
     load,
     machine,
     median,
+    mine_merges,
+    mine_registry,
     now_utc,
+    ore_lots,
     pct,
     proc_status,
     revision,
+    run_main,
     server,
+    source_digest,
     spawn,
+    spread,
+    step_medians,
     table,
     temp_dir,
+    timed,
 )
 
 BUILD_VERSION = 1  # bump when the build below changes what it records
 D = Decimal
 TARGET = "PROCO/FEED-0001"
-MINES = [  # code, country, ore composition (mass fractions)
-    ("TM0", "CN", {"Nd": "0.0300", "Pr": "0.0090", "Dy": "0.0002", "Tb": "0.00005", "Fe": "0.20"}),
-    ("TM1", "CN", {"Nd": "0.0250", "Pr": "0.0080", "Dy": "0.0003", "Tb": "0.00008", "Fe": "0.18"}),
-    (
-        "TM2",
-        "CN",
-        {"Nd": "0.0006", "Pr": "0.00015", "Dy": "0.0002", "Tb": "0.00004", "Y": "0.0008"},
-    ),
-    (
-        "TM3",
-        "MM",
-        {"Nd": "0.0005", "Pr": "0.0001", "Dy": "0.00025", "Tb": "0.00005", "Y": "0.0010"},
-    ),
-]
-RE = ("Nd", "Pr", "Dy", "Tb", "Y")
-VALID = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+#: What the recorded events depend on besides the domain and the ledger.
+SOURCES = ("lodestone.integrity",)
 HISTORY_GOAL_MS = 50.0
 VERIFY_GOAL = 50_000.0
 
@@ -124,37 +124,8 @@ VERIFY_GOAL = 50_000.0
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Lot:
-    ref: str
-    kg: Decimal
-    comp: dict[str, Decimal]
-
-    def element(self, e: str) -> Decimal:
-        return self.kg * self.comp.get(e, D(0))
-
-
-class Builder:
-    def __init__(self, data_dir: Path, auditor_key: str) -> None:
-        from lodestone.bootstrap.settings import Settings
-        from lodestone.bootstrap.stores import build_ledger
-        from lodestone.domain.access import Principal, Role
-
-        self.settings = Settings(data_dir=data_dir)
-        self.ledger = build_ledger(self.settings)
-        self.admin = Principal("admin:bench", Role.ADMIN)
-        self.auditor_key = auditor_key
-        self.phases: list[tuple[str, int, float]] = []
-
-    def run(self, name: str, commands: list[Any], per_call: int = 10_000) -> None:
-        t = Timer()
-        for start in range(0, len(commands), per_call):
-            self.ledger.execute(self.admin, commands[start : start + per_call], bulk=True)
-        self.phases.append((name, len(commands), t.elapsed()))
-        print(f"  {name}: {len(commands):,} commands in {t.elapsed():.1f} s", flush=True)
-
+class Builder(StoreBuilder):
     def build(self, ore: int, group: int, cycles: int) -> None:
-        from lodestone.domain.chain import OutputSpec
         from lodestone.gateway.auth import hash_key
         from lodestone.ledger import commands as c
 
@@ -166,11 +137,7 @@ class Builder:
 
         reg: list[Any] = []
         for code, country, _ in MINES:
-            reg += [
-                c.RegisterActor(code, f"Mine {code}", country, ["miner"]),
-                c.RegisterFacility(f"{code}-MINE", f"{code} pit", "mine", code, country),
-                c.IssueLicence(f"{code}-MQ", "mining_quota", code, D("100000000"), *VALID),
-            ]
+            reg += mine_registry(code, f"Mine {code}", country)
         reg += [
             c.RegisterActor("PROCO", "Processing Co", "CN", ["separator"]),
             c.RegisterFacility("PRO-1", "Plant one", "separation_plant", "PROCO", "CN"),
@@ -185,80 +152,16 @@ class Builder:
         ]
         self.run("registry", reg)
 
-        per = ore // len(MINES)
-        ores: dict[str, list[Lot]] = {}
-        cmds: list[Any] = []
-        for m, (code, _, composition) in enumerate(MINES):
-            lots = []
-            for j in range(per):
-                comp = {e: D(v) for e, v in composition.items()}
-                comp["Nd"] = floor9(comp["Nd"] + D(j % 7) * comp["Nd"] / 100)
-                kg = D(5000 + (j * 37 % 50) * 100)
-                lot = f"ORE-{m}-{j:04d}"
-                cmds.append(
-                    c.ExtractOre(
-                        facility=f"{code}-MINE",
-                        quota=f"{code}-MQ",
-                        lot_code=lot,
-                        mass_kg=kg,
-                        composition=comp,
-                        actor=code,
-                        occurred_at=base + timedelta(minutes=10 * j),
-                    )
-                )
-                lots.append(Lot(f"{code}/{lot}", kg, comp))
-            ores[code] = lots
+        cmds, ores = ore_lots(ore // len(MINES), start=base)
         self.run("ore lots", cmds)
 
         # beneficiation: `group` ore lots -> one concentrate (95 % recovery, 60 % RE)
-        cmds, cons = [], {}
-        at = base + timedelta(days=30)
-        for m, (code, _, _) in enumerate(MINES):
-            cons[code] = []
-            lots = ores[code]
-            for g in range(0, len(lots), group):
-                part = lots[g : g + group]
-                rec = {e: sum((x.element(e) for x in part), D(0)) * D("0.95") for e in RE}
-                rec = {e: v for e, v in rec.items() if v > 0}
-                kg = floor6(sum(rec.values(), D(0)) / D("0.60"))
-                comp = {e: floor9(v / kg) for e, v in rec.items()}
-                lot = f"CON-{m}-{g // group:03d}"
-                cmds.append(
-                    c.Transform(
-                        facility=f"{code}-MINE",
-                        process="beneficiation",
-                        reference=f"BEN-{m}-{g // group:03d}",
-                        inputs=[(x.ref, x.kg) for x in part],
-                        outputs=[OutputSpec(lot, "concentrate", kg, comp)],
-                        actor=code,
-                        occurred_at=at + timedelta(hours=g // group),
-                    )
-                )
-                cons[code].append(Lot(f"{code}/{lot}", kg, comp))
+        cmds, cons = beneficiation(ores, group, start=base + timedelta(days=30))
         self.run("beneficiation", cmds)
 
         # a merge per mine, sold to PROCO at PRO-1; PROCO merges the four: the target
-        cmds, merged = [], []
         at = base + timedelta(days=40)
-        for m, (code, _, _) in enumerate(MINES):
-            parts = cons[code]
-            lot = f"CONM-{m}"
-            cmds += [
-                c.Merge(
-                    lot_code=lot, inputs=[(x.ref, x.kg) for x in parts], actor=code, occurred_at=at
-                ),
-                c.TransferCustody(
-                    batch=f"{code}/{lot}",
-                    buyer="PROCO",
-                    contract=f"K-CON-{m}",
-                    to_facility="PRO-1",
-                    price=D("250000"),
-                    currency="USD",
-                    actor=code,
-                    occurred_at=at + timedelta(days=1),
-                ),
-            ]
-            merged.append(Lot(f"{code}/{lot}", sum((x.kg for x in parts), D(0)), {}))
+        cmds, merged = mine_merges(cons, "PROCO", "PRO-1", start=at)
         cmds.append(
             c.Merge(
                 lot_code=TARGET.split("/")[1],
@@ -317,24 +220,6 @@ class Builder:
             ]
         self.run(f"{cycles} cycles of 10 steps on the target", cmds, per_call=10)
 
-    def close(self) -> None:
-        self.ledger.close()
-
-
-def source_digest() -> str:
-    """What the recorded events depend on: the domain, ledger and integrity sources."""
-    import lodestone.domain
-    import lodestone.ledger
-
-    digest = hashlib.sha256()
-    for package in (lodestone.domain, lodestone.ledger):
-        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
-    import lodestone.integrity
-
-    digest.update(Path(lodestone.integrity.__file__).read_bytes())
-    return digest.hexdigest()[:10]
-
 
 def finish_store(data_dir: Path) -> dict[str, Any]:
     """Catch the genealogy read model up, checkpoint every event, and read the facts the
@@ -385,47 +270,39 @@ def finish_store(data_dir: Path) -> dict[str, Any]:
 
 def history_store(ore: int, group: int, cycles: int, rebuild: bool) -> tuple[Path, dict[str, Any]]:
     params = {"v": BUILD_VERSION, "ore": ore, "group": group, "cycles": cycles}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    home = CACHE / f"audit-{key}"
+    key, home = cache_home("audit", params)
     meta_path = home / "meta.json"
     print(f"store: {params} -> {home}")
     if meta_path.exists() and not rebuild:
         meta = json.loads(meta_path.read_text())
         print(f"reusing the store built {meta['built']} by {meta['revision']}")
-        if meta.get("code") != source_digest():
+        if meta.get("code") != source_digest(*SOURCES):
             print(
                 "note: the domain, ledger or integrity code changed since; pass --rebuild to record the store again"
             )
         return home / "data", meta
-    # Built under a temporary name and renamed when complete.
-    CACHE.mkdir(parents=True, exist_ok=True)
-    building = CACHE / f"audit-{key}.building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    (building / "data").mkdir(parents=True)
     auditor_key = "bench-auditor-" + key
     print(f"building the store ({ore:,} ore lots, {cycles} cycles of 10 steps on {TARGET}) ...")
-    try:
+
+    def build(building: Path) -> dict[str, Any]:
+        (building / "data").mkdir()
         b = Builder(building / "data", auditor_key)
         try:
             b.build(ore, group, cycles)
         finally:
             b.close()
         facts = finish_store(building / "data")
-        meta = {
+        return {
             "params": params,
-            "code": source_digest(),
+            "code": source_digest(*SOURCES),
             "revision": revision(),
             "auditor_key": auditor_key,
             "built": now_utc(),
             "phases": b.phases,
             **facts,
         }
-        (building / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-        shutil.rmtree(home, ignore_errors=True)
-        os.rename(building, home)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return home / "data", meta
+
+    return home / "data", build_cached(home, build)
 
 
 # --------------------------------------------------------------------------------------
@@ -494,72 +371,41 @@ def measure(
             )
 
 
-class _Timed:
-    """Wraps an object so that the named methods add their time to ``acc[label]``;
-    ``nested`` wraps attributes the same way (e.g. ``ledger.mapper``)."""
-
-    def __init__(
-        self,
-        obj: Any,
-        labels: dict[str, str],
-        acc: dict[str, float],
-        nested: dict[str, dict[str, str]] | None = None,
-    ) -> None:
-        self._obj = obj
-        self._labels = labels
-        self._acc = acc
-        self._nested = nested or {}
-
-    def __getattr__(self, attr: str) -> Any:
-        value = getattr(self._obj, attr)
-        if attr in self._nested:
-            value = _Timed(value, self._nested[attr], self._acc)
-        elif attr in self._labels:
-            value = timed(value, self._labels[attr], self._acc)
-        setattr(self, attr, value)  # found in the instance from now on: no wrapper per call
-        return value
-
-
-class Steps:
-    """``step(label, f, *args)``: calls f, adds its time to ``acc[label]``."""
-
-    def __init__(self, acc: dict[str, float]) -> None:
-        self.acc = acc
-
-    def __call__(self, label: str, f: Callable[..., Any], *a: Any, **kw: Any) -> Any:
-        return timed(f, label, self.acc)(*a, **kw)
-
-
-def timed(f: Callable[..., Any], label: str, acc: dict[str, float]) -> Callable[..., Any]:
-    """``f``, adding its time to ``acc[label]``."""
-
-    def call(*a: Any, **kw: Any) -> Any:
-        t = time.perf_counter()
-        try:
-            return f(*a, **kw)
-        finally:
-            acc[label] = acc.get(label, 0.0) + time.perf_counter() - t
-
-    return call
-
-
-def history_now(hist: Any, rows: Any, batch_id: Any, lineage: str, view: Any) -> list[Any]:
-    """What reads.history.batch_history reads: the lineage's ids, their rows, plain entries."""
-    ids = [batch_id] if lineage == "none" else hist.lineage_ids(view, batch_id, lineage)
-    return list(hist.plain_entries(rows.for_aggregates(ids)))
+@contextlib.contextmanager
+def stand_ins(module: Any, **values: Any) -> Iterator[None]:
+    """Module globals replaced by ``values`` (timed stand-ins) for the duration, in this
+    process only."""
+    real = {name: getattr(module, name) for name in values}
+    for name, value in values.items():
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in real.items():
+            setattr(module, name, value)
 
 
 VIEW = "view queries (ancestors CTE, batches, names, trades)"
 VIEW_LABELS = {m: VIEW for m in ("ancestors", "descendants", "batches", "names", "trades")}
+BATCH_ID = "ledger.batch(ref) -> id (repository.get)"
 SQL = "rows.for_aggregates (SQL, Row objects)"
-DECODE = "entries: mapper.to_domain_event"
+ENTRIES = "plain_entries"
 CHECK = "entries: integrity.check_stored (hash recompute)"
 LINEAGE = "lineage_ids: genealogy.upstream"
 REPO = "repository.get(id, version=N) (snapshot + replay)"
+BATCHES_LABELS = {
+    "state": "reads: batches.state",
+    "present_trace": "reads: batches.present_trace",
+    "present_provenance": "reads: batches.present_provenance",
+}
+GENEALOGY_LABELS = {
+    "upstream": "reads: genealogy.upstream",
+    "provenance": "reads: genealogy.provenance",
+}
 
 #: (label, indent) in print order; "rest" lines are the parent minus its timed parts.
 HISTORY_ROWS = [
-    ("ledger.batch(ref) -> id (repository.get)", 0),
+    (BATCH_ID, 0),
     ("fresh_view (projector catch-up)", 0),
     ("history.history", 0),
     (LINEAGE, 1),
@@ -574,7 +420,7 @@ HISTORY_ROWS = [
     ("total in process, CPU time", 0),
 ]
 AS_OF_ROWS = [
-    ("ledger.batch(ref) -> id (repository.get)", 0),
+    (BATCH_ID, 0),
     ("history.as_of", 0),
     (SQL, 1),
     ("times of each own event (json.loads of the state)", 1),
@@ -596,10 +442,14 @@ AS_OF_ROWS = [
 def breakdown(
     data_dir: Path, meta: dict[str, Any], reps: int
 ) -> list[tuple[str, dict[str, float]]]:
-    """The work of each query, step by step in one thread, without HTTP: the calls
-    routes/audit.py makes (history.history / as_of with the ledger, rows and view behind
-    timing proxies), then FastAPI's response validation and JSON encoding through the
-    route's own response field. Median ms per step over ``reps`` runs."""
+    """The work of each query, step by step in one thread, without HTTP: the query
+    layer's calls routes/audit.py makes (reads.history.batch_history and batch_as_of,
+    given the rows and view behind timing proxies; the functions they call by module
+    global replaced by timed stand-ins), then FastAPI's response validation and JSON
+    encoding through the route's own response field. Median ms per step over ``reps``
+    runs."""
+    from fastapi.routing import iter_route_contexts
+
     from lodestone.bootstrap.settings import Settings
     from lodestone.domain.access import Principal, Role
     from lodestone.gateway.app import create_app
@@ -607,14 +457,15 @@ def breakdown(
     from lodestone.projections import genealogy
     from lodestone.reads import batches
     from lodestone.reads import history as hist
-    from lodestone.reads.json import plain
 
     settings = Settings(data_dir=data_dir)
     # The routes' own response fields: FastAPI validates the returned dict with it and
-    # encodes it to JSON bytes (serialize_json) since no response class is set.
+    # encodes it to JSON bytes (serialize_json) since no response class is set. The app
+    # holds its routers as included-router entries: iter_route_contexts walks into them
+    # (as FastAPI's OpenAPI generation does), each with its full path.
     fields = {
         r.path: r.response_field
-        for r in create_app(settings).routes
+        for r in iter_route_contexts(create_app(settings).routes)
         if getattr(r, "response_field", None) is not None
     }
     runtime = Runtime(settings)
@@ -630,9 +481,7 @@ def breakdown(
             {"happened_at": datetime.fromisoformat(meta["middle_happened_at"])},
         ),
     ]
-    # history.py calls integrity.check_stored and lineage_ids through module globals:
-    # timed stand-ins for the duration of the breakdown (this process only).
-    real_integrity, real_lineage_ids = hist.integrity, hist.lineage_ids
+    hist_as_of = hist.as_of
     out = []
     try:
         for name, args in cases:
@@ -640,119 +489,66 @@ def breakdown(
             for _ in range(reps + 2):
                 acc: dict[str, float] = {}
                 step = Steps(acc)
-                hist.integrity = _Timed(real_integrity, {"check_stored": CHECK}, acc)  # type: ignore[assignment]
-                hist.lineage_ids = timed(real_lineage_ids, LINEAGE, acc)  # type: ignore[assignment]
-                rows = _Timed(runtime.rows, {"for_aggregates": SQL}, acc)
-                ledger = _Timed(
-                    runtime.ledger,
-                    {},
-                    acc,
-                    {"mapper": {"to_domain_event": DECODE}, "repository": {"get": REPO}},
-                )
-                t0, c0 = time.perf_counter(), time.process_time()
-                batch_id = step(
-                    "ledger.batch(ref) -> id (repository.get)",
-                    batches.batch_id,
-                    runtime.ledger,
-                    actor,
-                    lot,
-                )
-                body: dict[str, Any]
+                rows = Timed(runtime.rows, {"for_aggregates": SQL}, acc)
+
+                def view(acc: dict[str, float] = acc) -> Any:
+                    fresh = timed(runtime.fresh_view, "fresh_view (projector catch-up)", acc)
+                    return Timed(fresh(), VIEW_LABELS, acc)
+
+                def as_of(
+                    ledger: Any, rows: Any, id: Any, acc: dict[str, float] = acc, **moment: Any
+                ) -> Any:
+                    # Only as_of's own repository reads: batches.state reads the
+                    # parents' references through the same ledger.
+                    repository = Timed(ledger, {}, acc, {"repository": {"get": REPO}})
+                    return timed(hist_as_of, "history.as_of", acc)(repository, rows, id, **moment)
+
+                with stand_ins(
+                    hist,
+                    batch_id=timed(batches.batch_id, BATCH_ID, acc),
+                    lineage_ids=timed(hist.lineage_ids, LINEAGE, acc),
+                    plain_entries=timed(hist.plain_entries, ENTRIES, acc),
+                    label_reporters=timed(hist.label_reporters, "reads: reporter labels", acc),
+                    as_of=as_of,
+                    integrity=Timed(hist.integrity, {"check_stored": CHECK}, acc),
+                    batches=Timed(batches, BATCHES_LABELS, acc),
+                    genealogy=Timed(genealogy, GENEALOGY_LABELS, acc),
+                ):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    body: Any
+                    if name.startswith("history"):
+                        body = hist.batch_history(
+                            runtime.ledger, rows, view, actor, lot, args.get("lineage", "none")
+                        )
+                        path = "/v1/batches/{actor}/{lot}/history"
+                    else:
+                        body = hist.batch_as_of(
+                            runtime.ledger, rows, view, actor, lot, auditor, **args
+                        )
+                        path = "/v1/batches/{actor}/{lot}/as-of"
+                    rf = fields[path]
+                    value, errors = step(
+                        "FastAPI: response validation (TypeAdapter)",
+                        rf.validate,
+                        body,
+                        {},
+                        loc=("response",),
+                    )
+                    assert not errors, errors
+                    step("FastAPI: JSON encoding (serialize_json)", rf.serialize_json, value)
+                    acc["total in process"] = time.perf_counter() - t0
+                    acc["total in process, CPU time"] = time.process_time() - c0
                 if name.startswith("history"):
-                    lineage = args.get("lineage", "none")
-                    view = None
-                    if lineage != "none":
-                        view = _Timed(
-                            step("fresh_view (projector catch-up)", runtime.fresh_view),
-                            VIEW_LABELS,
-                            acc,
-                        )
-                    found = step(
-                        "history.history", history_now, hist, rows, batch_id, lineage, view
-                    )
-                    events = step(
-                        "reads: reporter labels",
-                        hist.label_reporters,
-                        runtime.ledger,
-                        found,
-                    )
-                    body = {
-                        "batch": TARGET,
-                        "id": str(batch_id),
-                        "lineage": lineage,
-                        "events": events,
-                    }
-                    path = "/v1/batches/{actor}/{lot}/history"
-                else:
-                    result = step("history.as_of", hist.as_of, ledger, rows, batch_id, **args)
-                    body = {
-                        "batch": TARGET,
-                        "clock": result.clock,
-                        "at": plain(result.at),
-                        "version": result.version,
-                        "events_after": result.later_events,
-                        "existed": result.batch is not None,
-                        "state": None,
-                    }
-                    if result.batch is not None:
-                        body["state"] = step(
-                            "reads: batches.state",
-                            batches.state,
-                            runtime.ledger,
-                            result.batch,
-                            auditor,
-                        )
-                        view = _Timed(
-                            step("fresh_view (projector catch-up)", runtime.fresh_view),
-                            VIEW_LABELS,
-                            acc,
-                        )
-                        traced = step(
-                            "reads: genealogy.upstream", genealogy.upstream, view, batch_id
-                        )
-                        body["upstream"] = step(
-                            "reads: batches.present_trace",
-                            batches.present_trace,
-                            traced,
-                            auditor,
-                            "upstream",
-                        )
-                        shares = step("reads: genealogy.provenance", genealogy.provenance, traced)
-                        body["provenance"] = step(
-                            "reads: batches.present_provenance",
-                            batches.present_provenance,
-                            traced,
-                            shares,
-                        )
-                    path = "/v1/batches/{actor}/{lot}/as-of"
-                rf = fields[path]
-                value, errors = step(
-                    "FastAPI: response validation (TypeAdapter)",
-                    rf.validate,
-                    body,
-                    {},
-                    loc=("response",),
-                )
-                assert not errors, errors
-                step("FastAPI: JSON encoding (serialize_json)", rf.serialize_json, value)
-                acc["total in process"] = time.perf_counter() - t0
-                acc["total in process, CPU time"] = time.process_time() - c0
-                if name.startswith("history"):
-                    acc["plain_entries: the rest (json.loads, dicts)"] = (
-                        acc["history.history"] - acc.get(LINEAGE, 0.0) - acc[SQL] - acc[CHECK]
-                    )
+                    # lineage_ids, the rows' SQL and plain_entries, each called apart
+                    acc["history.history"] = acc.get(LINEAGE, 0.0) + acc[SQL] + acc[ENTRIES]
+                    acc["plain_entries: the rest (json.loads, dicts)"] = acc[ENTRIES] - acc[CHECK]
                 else:
                     acc["times of each own event (json.loads of the state)"] = (
                         acc["history.as_of"] - acc[SQL] - acc.get(REPO, 0.0)
                     )
                 runs.append(acc)
-            runs = runs[2:]  # warm-up
-            labels = list(dict.fromkeys(k for r in runs for k in r))
-            out.append(
-                (name, {k: statistics.median(r.get(k, 0.0) for r in runs) * 1000 for k in labels})
-            )
+            out.append((name, step_medians(runs, warmup=2)))
     finally:
-        hist.integrity, hist.lineage_ids = real_integrity, real_lineage_ids  # type: ignore[assignment]
         runtime.stop()
     return out
 
@@ -976,23 +772,7 @@ def run_child(
     if show_progress:
         argv.append("--show-progress")
     proc = spawn(argv, env=clean_env(), log_path=log, stderr_to_parent=show_progress)
-    peak = 0
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None:
-            peak = max(peak, proc_status(proc.pid).get("VmHWM", 0))
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{kind} did not finish within {timeout:.0f} s")
-            time.sleep(0.2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"the {kind} child exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["sampled_vmhwm_kb"] = peak
-    return result
+    return child_result(proc, kind, out, log, timeout, poll=0.2)
 
 
 PARTS = ("read", "sqlite", "hash", "leaf", "root")
@@ -1165,14 +945,9 @@ def part_verify(args: argparse.Namespace) -> list[str]:
             print(f"  first problem: {res['first_problem']}")
     samples = results[0]["samples"] if results else []
     if samples:
-        points = (
-            [samples[int(i * (len(samples) - 1) / 5)] for i in range(6)]
-            if len(samples) > 6
-            else samples
-        )
         print(
             "  progress (run 1, from verify's callback): "
-            + ", ".join(f"{t:.0f} s: {n:,}" for t, n in points)
+            + ", ".join(f"{t:.0f} s: {n:,}" for t, n in spread(samples))
         )
     # The headline is the median of the runs without the bar (all runs if only one).
     plain = [res for res in results if res["progress"] == "none"] or results
@@ -1317,7 +1092,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

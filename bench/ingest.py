@@ -50,14 +50,15 @@ from typing import Any
 import httpx
 from _common import (
     ORE,
+    Measured,
     Operator,
     Timer,
     bearer,
     load,
     machine,
-    median,
     now_utc,
     ore_event,
+    paired,
     pct,
     register_miners,
     revision,
@@ -65,36 +66,20 @@ from _common import (
     table,
     temp_dir,
 )
+from _common import Series as _Series
 
 
 @dataclass
-class RunResult:
-    events: int
-    seconds: float
+class RunResult(Measured):
     latencies: list[float] = field(default_factory=list)
     conflicts: int = 0  # 409 answers
     errors: int = 0  # any other non-201
     server_cpu: float = float("nan")  # the gateway process; for in-process runs, this process
     client_cpu: float = float("nan")  # this benchmark process (the HTTP clients)
 
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else float("nan")
-
 
 @dataclass
-class Series:
-    name: str
-    runs: list[RunResult] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return median([r.rate for r in self.runs])
-
-    @property
-    def rates(self) -> str:
-        return " / ".join(f"{r.rate:,.0f}" for r in self.runs)
-
+class Series(_Series[RunResult]):
     def latency(self, p: float) -> float:
         return pct([x for r in self.runs for x in r.latencies], p) * 1000
 
@@ -638,51 +623,20 @@ def main() -> None:
         )
     )
     print()
-
-    def paired(a: Series, b: Series) -> float:
-        return median([x.rate / y.rate for x, y in zip(a.runs, b.runs, strict=True)])
-
+    # (what, measured, reference): events/s ratio of their paired runs, CPU per event the
+    # other way round
+    compared = [
+        ("HTTP single, own quota, 8 clients / raw 1 command per save", own, raw1),
+        ("HTTP single, shared quota, 8 clients / raw 1 command per save", shared, raw1),
+        ("HTTP single, own quota, 1 client / raw 1 command per save", one, raw1),
+        ("HTTP single, own quota, 8 clients / Ledger.execute 1 per call", own, ex1),
+        ("Ledger.execute 1 per call / raw 1 per save", ex1, raw1),
+        (f"HTTP bulk / raw {args.bulk_size} per save", bulk, rawb),
+        (f"HTTP bulk / Ledger.execute {args.bulk_size} per call", bulk, exb),
+        (f"Ledger.execute {args.bulk_size} per call / raw {args.bulk_size} per save", exb, rawb),
+    ]
     ratios = [
-        [
-            "HTTP single, own quota, 8 clients / raw 1 command per save",
-            paired(own, raw1),
-            raw1.cpu_per_event_ms / own.cpu_per_event_ms,
-        ],
-        [
-            "HTTP single, shared quota, 8 clients / raw 1 command per save",
-            paired(shared, raw1),
-            raw1.cpu_per_event_ms / shared.cpu_per_event_ms,
-        ],
-        [
-            "HTTP single, own quota, 1 client / raw 1 command per save",
-            paired(one, raw1),
-            raw1.cpu_per_event_ms / one.cpu_per_event_ms,
-        ],
-        [
-            "HTTP single, own quota, 8 clients / Ledger.execute 1 per call",
-            paired(own, ex1),
-            ex1.cpu_per_event_ms / own.cpu_per_event_ms,
-        ],
-        [
-            "Ledger.execute 1 per call / raw 1 per save",
-            paired(ex1, raw1),
-            raw1.cpu_per_event_ms / ex1.cpu_per_event_ms,
-        ],
-        [
-            f"HTTP bulk / raw {args.bulk_size} per save",
-            paired(bulk, rawb),
-            rawb.cpu_per_event_ms / bulk.cpu_per_event_ms,
-        ],
-        [
-            f"HTTP bulk / Ledger.execute {args.bulk_size} per call",
-            paired(bulk, exb),
-            exb.cpu_per_event_ms / bulk.cpu_per_event_ms,
-        ],
-        [
-            f"Ledger.execute {args.bulk_size} per call / raw {args.bulk_size} per save",
-            paired(exb, rawb),
-            rawb.cpu_per_event_ms / exb.cpu_per_event_ms,
-        ],
+        (what, paired(a, b), b.cpu_per_event_ms / a.cpu_per_event_ms) for what, a, b in compared
     ]
     print(
         table(

@@ -68,6 +68,7 @@ from _common import (
     pct,
     register_miners,
     revision,
+    run_main,
     server,
     spawn,
     stop_child,
@@ -642,7 +643,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

@@ -52,6 +52,8 @@ from typing import Any
 from _common import (
     CACHE,
     Timer,
+    build_cached,
+    child_result,
     clean_env,
     demo_store,
     end_offsets,
@@ -62,7 +64,9 @@ from _common import (
     now_utc,
     proc_status,
     revision,
+    run_main,
     spawn,
+    spread,
     table,
     temp_dir,
 )
@@ -199,20 +203,15 @@ def cached_topic(
     meta_path = home / "meta.json"
     if meta_path.exists() and not again:
         return home, json.loads(meta_path.read_text())
-    building = CACHE / f"{home.name}.building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
     print(f"building the topic cache {home.name} (once) ...", flush=True)
     timer = Timer()
-    try:
+
+    def build(building: Path) -> dict[str, Any]:
         meta = fill(building, store, events, partitions)
         meta["fill_seconds"] = round(timer.elapsed(), 1)
-        (building / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-        shutil.rmtree(home, ignore_errors=True)
-        os.replace(building, home)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return home, meta
+        return meta
+
+    return home, build_cached(home, build)
 
 
 # --------------------------------------------------------------------------------------
@@ -284,24 +283,7 @@ def run_child(tmp: Path, bootstrap: str, run: int, timeout: float) -> dict[str, 
         env=clean_env(),
         log_path=log,
     )
-    peak = 0
-    deadline = time.monotonic() + timeout
-    try:
-        while proc.poll() is None:
-            peak = max(peak, proc_status(proc.pid).get("VmHWM", 0))
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the rebuild did not finish within {timeout:.0f} s")
-            time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(
-            f"the rebuild child exited {proc.returncode}:\n{log.read_text()[-3000:]}"
-        )
-    result = json.loads(out.read_text())
-    result["sampled_vmhwm_kb"] = peak
+    result = child_result(proc, "rebuild", out, log, timeout)
     shutil.rmtree(data_dir, ignore_errors=True)
     return result
 
@@ -479,12 +461,7 @@ def main() -> None:
         )
     )
     if results and results[0]["samples"]:
-        samples = results[0]["samples"]
-        points = (
-            [samples[int(i * (len(samples) - 1) / 5)] for i in range(6)]
-            if len(samples) > 6
-            else samples
-        )
+        points = spread(results[0]["samples"])
         print("  progress (run 1): " + ", ".join(f"{t:.0f} s: {n:,}" for t, n in points))
     print()
     rate = median([res["applied"] / res["seconds"] for res in results])
@@ -544,7 +521,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

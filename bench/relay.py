@@ -41,13 +41,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import shutil
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from _common import (
+    Measured,
     Timer,
     cpu_seconds,
     demo_store,
@@ -57,40 +57,26 @@ from _common import (
     machine,
     median,
     now_utc,
+    paired,
     revision,
+    run_main,
     table,
     temp_dir,
 )
+from _common import Series as _Series
 
 
 @dataclass
-class Run:
-    events: int
-    seconds: float
+class Run(Measured):
     cpu: float  # this process (main thread + the producer's I/O thread)
     broker_cpu: float
     on_topic: int
     requests: int = 0  # produce requests sent (one broker: one per send of the I/O thread)
     batches: int = 0  # partition batches in them
 
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds else float("nan")
-
 
 @dataclass
-class Series:
-    name: str
-    runs: list[Run] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return median([r.rate for r in self.runs])
-
-    @property
-    def rates(self) -> str:
-        return " / ".join(f"{r.rate:,.0f}" for r in self.runs)
-
+class Series(_Series[Run]):
     def per_event_us(self, attr: str) -> float:
         return median([getattr(r, attr) / r.events * 1e6 for r in self.runs])
 
@@ -353,10 +339,6 @@ def main() -> None:
         )
     )
     print()
-
-    def paired(a: Series, b: Series) -> float:
-        return median([x.rate / y.rate for x, y in zip(a.runs, b.runs, strict=True)])
-
     print(
         table(
             "Ratios (median of paired runs; 1.0 = the relay costs nothing over kafka-python)",
@@ -401,7 +383,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

@@ -41,58 +41,49 @@ Nothing asserts on timings: this is a shared, noisy 2-core machine.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 from _common import (
+    MINES,
+    RE,
+    VALID,
+    Lot,
+    Steps,
+    StoreBuilder,
+    Timed,
     Timer,
     bearer,
+    beneficiation,
+    build_cached,
+    cache_home,
     floor6,
     floor9,
     load,
     machine,
+    mine_merges,
+    mine_registry,
     now_utc,
+    ore_lots,
     pct,
     revision,
     server,
+    source_digest,
+    step_medians,
     table,
 )
 
 BUILD_VERSION = 1  # bump when the build below changes what it records
-CACHE = Path(__file__).resolve().parent / ".data"
-CHUNK = 10_000
 GROUP = 16  # ore lots per concentrate
 PARTS = 100  # parts split off the magnet lot
 SOLD = 50  # of which sold to AUTOCO
 TARGET = "MAGCO/MAG-0001"
 ORE_LOT = "TM0/ORE-0-0000"
-VALID = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
-
-#: target mines: code, country, ore composition (mass fractions)
-MINES = [
-    ("TM0", "CN", {"Nd": "0.0300", "Pr": "0.0090", "Dy": "0.0002", "Tb": "0.00005", "Fe": "0.20"}),
-    ("TM1", "CN", {"Nd": "0.0250", "Pr": "0.0080", "Dy": "0.0003", "Tb": "0.00008", "Fe": "0.18"}),
-    (
-        "TM2",
-        "CN",
-        {"Nd": "0.0006", "Pr": "0.00015", "Dy": "0.0002", "Tb": "0.00004", "Y": "0.0008"},
-    ),
-    (
-        "TM3",
-        "MM",
-        {"Nd": "0.0005", "Pr": "0.0001", "Dy": "0.00025", "Tb": "0.00005", "Y": "0.0010"},
-    ),
-]
-RE = ("Nd", "Pr", "Dy", "Tb", "Y")
 D = Decimal
 
 
@@ -100,49 +91,12 @@ def ceil6(x: Decimal) -> Decimal:
     return x.quantize(D("0.000001"), rounding=ROUND_UP)
 
 
-@dataclass
-class Lot:
-    ref: str  # ACTOR/LOT
-    kg: Decimal
-    comp: dict[str, Decimal]
-
-    def element(self, e: str) -> Decimal:
-        return self.kg * self.comp.get(e, D(0))
-
-
 # --------------------------------------------------------------------------------------
 # build
 # --------------------------------------------------------------------------------------
 
 
-class Builder:
-    def __init__(self, data_dir: Path, auditor_key: str) -> None:
-        from lodestone.bootstrap.settings import Settings
-        from lodestone.bootstrap.stores import build_ledger
-        from lodestone.domain.access import Principal, Role
-
-        self.settings = Settings(data_dir=data_dir)
-        self.ledger = build_ledger(self.settings)
-        self.admin = Principal("admin:bench", Role.ADMIN)
-        self.auditor_key = auditor_key
-        self.phases: list[tuple[str, int, float]] = []
-
-    def run(self, name: str, commands: list[Any]) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
-        t = Timer()
-        for start in range(0, len(commands), CHUNK):
-            results += self.ledger.execute(
-                self.admin, commands[start : start + CHUNK], bulk=True
-            ).results
-            if len(commands) > CHUNK:
-                done = min(start + CHUNK, len(commands))
-                print(
-                    f"  {name}: {done:,}/{len(commands):,} commands, {done / t.elapsed():,.0f}/s",
-                    flush=True,
-                )
-        self.phases.append((name, len(commands), t.elapsed()))
-        return results
-
+class Builder(StoreBuilder):
     def build(self, filler: int, filler_mines: int, ore: int) -> None:
         from lodestone.gateway.auth import hash_key
         from lodestone.ledger import commands as c
@@ -151,17 +105,9 @@ class Builder:
         reg: list[Any] = []
         fillers = [f"F{i:03d}" for i in range(filler_mines)]
         for code in fillers:
-            reg += [
-                c.RegisterActor(code, f"Filler mine {code}", "CN", ["miner"]),
-                c.RegisterFacility(f"{code}-MINE", f"{code} pit", "mine", code, "CN"),
-                c.IssueLicence(f"{code}-MQ", "mining_quota", code, D("100000000"), *VALID),
-            ]
+            reg += mine_registry(code, f"Filler mine {code}", "CN")
         for code, country, _ in MINES:
-            reg += [
-                c.RegisterActor(code, f"Target mine {code}", country, ["miner"]),
-                c.RegisterFacility(f"{code}-MINE", f"{code} pit", "mine", code, country),
-                c.IssueLicence(f"{code}-MQ", "mining_quota", code, D("100000000"), *VALID),
-            ]
+            reg += mine_registry(code, f"Target mine {code}", country)
         reg += [
             c.RegisterActor("SEPCO", "Separation Co", "CN", ["separator"]),
             c.RegisterFacility("SEP-1", "Baotou separation", "separation_plant", "SEPCO", "CN"),
@@ -176,7 +122,7 @@ class Builder:
                 key_hash=hash_key(self.auditor_key), role="auditor", label="bench auditor"
             ),
         ]
-        self.run("registry", reg)
+        self.run("registry", reg, progress=True)
 
         # --- filler: ore lots across mines --------------------------------------------------
         per_mine = -(-filler // filler_mines)
@@ -199,88 +145,23 @@ class Builder:
                     actor=code,
                 )
             )
-        self.run("filler ore lots", cmds)
+        self.run("filler ore lots", cmds, progress=True)
         del cmds
 
         # --- target genealogy ---------------------------------------------------------------
-        per = ore // len(MINES)
-        ores: dict[str, list[Lot]] = {}
-        cmds = []
-        for m, (code, _, base) in enumerate(MINES):
-            lots = []
-            for j in range(per):
-                comp = {e: D(v) for e, v in base.items()}
-                comp["Nd"] += D(j % 7) * comp["Nd"] / 100  # a little variety per lot
-                comp["Nd"] = floor9(comp["Nd"])
-                kg = D(5000 + (j * 37 % 50) * 100)
-                lot = f"ORE-{m}-{j:04d}"
-                cmds.append(
-                    c.ExtractOre(
-                        facility=f"{code}-MINE",
-                        quota=f"{code}-MQ",
-                        lot_code=lot,
-                        mass_kg=kg,
-                        composition=comp,
-                        actor=code,
-                    )
-                )
-                lots.append(Lot(f"{code}/{lot}", kg, comp))
-            ores[code] = lots
-        self.run("target ore lots", cmds)
+        cmds, ores = ore_lots(ore // len(MINES))
+        self.run("target ore lots", cmds, progress=True)
 
         from lodestone.domain.chain import OutputSpec, UntracedInput
         from lodestone.domain.values import blend
 
         # beneficiation at each mine: GROUP ore lots -> one concentrate (95 % recovery, 60 % RE)
-        cmds, cons = [], {}
-        for m, (code, _, _) in enumerate(MINES):
-            cons[code] = []
-            lots = ores[code]
-            for g in range(0, len(lots), GROUP):
-                group = lots[g : g + GROUP]
-                rec = {e: sum((lot.element(e) for lot in group), D(0)) * D("0.95") for e in RE}
-                rec = {e: v for e, v in rec.items() if v > 0}
-                kg = floor6(sum(rec.values(), D(0)) / D("0.60"))
-                comp = {e: floor9(v / kg) for e, v in rec.items()}
-                lot = f"CON-{m}-{g // GROUP:03d}"
-                cmds.append(
-                    c.Transform(
-                        facility=f"{code}-MINE",
-                        process="beneficiation",
-                        reference=f"BEN-{m}-{g // GROUP:03d}",
-                        inputs=[(x.ref, x.kg) for x in group],
-                        outputs=[OutputSpec(lot, "concentrate", kg, comp)],
-                        actor=code,
-                    )
-                )
-                cons[code].append(Lot(f"{code}/{lot}", kg, comp))
-        self.run("beneficiation", cmds)
+        cmds, cons = beneficiation(ores, GROUP)
+        self.run("beneficiation", cmds, progress=True)
 
         # a merge per mine, sold to the separator
-        cmds, merged = [], []
-        for m, (code, _, _) in enumerate(MINES):
-            parts = cons[code]
-            lot = f"CONM-{m}"
-            cmds.append(c.Merge(lot_code=lot, inputs=[(x.ref, x.kg) for x in parts], actor=code))
-            cmds.append(
-                c.TransferCustody(
-                    batch=f"{code}/{lot}",
-                    buyer="SEPCO",
-                    contract=f"K-CON-{m}",
-                    to_facility="SEP-1",
-                    price=D("250000"),
-                    currency="USD",
-                    actor=code,
-                )
-            )
-            merged.append(
-                Lot(
-                    f"{code}/{lot}",
-                    sum((x.kg for x in parts), D(0)),
-                    blend((x.kg, x.comp) for x in parts),
-                )
-            )
-        self.run("merges + sales to separator", cmds)
+        cmds, merged = mine_merges(cons, "SEPCO", "SEP-1")
+        self.run("merges + sales to separator", cmds, progress=True)
 
         # separator merges the feed and separates it (98 % recovery) into three oxides
         feed = Lot(
@@ -321,7 +202,7 @@ class Builder:
                 for n, x in enumerate(outs)
             ),
         ]
-        self.run("separation + sales to metal maker", cmds)
+        self.run("separation + sales to metal maker", cmds, progress=True)
 
         # reduction (99 % of each element) and alloying with untraced Fe and B
         metals = []
@@ -377,7 +258,7 @@ class Builder:
                 actor="METCO",
             ),
         ]
-        self.run("reduction + alloying + sale", cmds)
+        self.run("reduction + alloying + sale", cmds, progress=True)
 
         # magnet making, then the magnet lot is split and half of the parts sold abroad
         magnet_kg = floor6(alloy.kg * D("0.80"))
@@ -412,22 +293,7 @@ class Builder:
                 for p in range(SOLD)
             ),
         ]
-        self.run("magnet making + split + sales", cmds)
-
-    def close(self) -> None:
-        self.ledger.close()
-
-
-def source_digest() -> str:
-    """What the recorded events depend on: the domain and ledger sources."""
-    import lodestone.domain
-    import lodestone.ledger
-
-    digest = hashlib.sha256()
-    for package in (lodestone.domain, lodestone.ledger):
-        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:10]
+        self.run("magnet making + split + sales", cmds, progress=True)
 
 
 def catch_up(data_dir: Path, reset: bool) -> tuple[int, float]:
@@ -508,44 +374,20 @@ def measure(
     return out
 
 
-class _TimedView:
-    """Wraps the genealogy view so that each of its queries is timed while the real
-    genealogy.upstream / downstream functions run over it."""
-
-    LABELS = {
-        "ancestors": "view.ancestors: recursive CTE -> Edge objects",
-        "descendants": "view.descendants: recursive CTE -> Edge objects",
-        "batches": "view.batches: rows -> BatchRow (UUID, Decimal, JSON)",
-        "names": "view.names",
-        "trades": "view.trades",
-    }
-
-    def __init__(self, view: Any, acc: dict[str, list[float]]) -> None:
-        self._view = view
-        self._acc = acc
-
-    def __getattr__(self, attr: str) -> Any:
-        method = getattr(self._view, attr)
-        label = self.LABELS.get(attr)
-        if label is None:
-            return method
-
-        def timed(*args: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return method(*args)
-            finally:
-                slot = self._acc.setdefault(label, [0.0])
-                slot[-1] += time.perf_counter() - t
-
-        return timed
+#: The view's queries, timed while the real genealogy.upstream / downstream run over it.
+VIEW_LABELS = {
+    "ancestors": "view.ancestors: recursive CTE -> Edge objects",
+    "descendants": "view.descendants: recursive CTE -> Edge objects",
+    "batches": "view.batches: rows -> BatchRow (UUID, Decimal, JSON)",
+    "names": "view.names",
+    "trades": "view.trades",
+}
 
 
 def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
     """The server's work for each query, step by step in one thread, without HTTP: the
     query layer's calls the routes make (lodestone.reads.batches), with the view's queries timed one by one. Median ms
     per step over ``reps`` runs."""
-    import statistics
 
     from lodestone.bootstrap.settings import Settings
     from lodestone.domain.access import Principal, Role
@@ -558,23 +400,18 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
     out = []
     try:
         for name, ref in (("upstream", TARGET), ("provenance", TARGET), ("downstream", ORE_LOT)):
-            runs: list[dict[str, list[float]]] = []
+            runs: list[dict[str, float]] = []
             for _ in range(reps + 2):
-                acc: dict[str, list[float]] = {}
-
-                def step(label: str, f: Any, *args: Any, acc: dict[str, list[float]] = acc) -> Any:
-                    t = time.perf_counter()
-                    try:
-                        return f(*args)
-                    finally:
-                        acc.setdefault(label, [0.0])[-1] += time.perf_counter() - t
-
+                acc: dict[str, float] = {}
+                step = Steps(acc)
                 t0 = time.perf_counter()
                 root = step(
                     "ledger.batch(ACTOR/LOT) -> id (repository.get)", runtime.ledger.batch, ref
                 ).id
-                view = _TimedView(
-                    step("fresh_view: projector catch-up poll", runtime.fresh_view), acc
+                view = Timed(
+                    step("fresh_view: projector catch-up poll", runtime.fresh_view),
+                    VIEW_LABELS,
+                    acc,
                 )
                 walk = genealogy.downstream if name == "downstream" else genealogy.upstream
                 lineage = walk(view, root)
@@ -596,16 +433,9 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
                         name,
                     )
                 step("json.dumps of the answer", json.dumps, body)
-                acc["total"] = [time.perf_counter() - t0]
+                acc["total"] = time.perf_counter() - t0
                 runs.append(acc)
-            runs = runs[2:]  # warm-up
-            labels = list(dict.fromkeys(k for r in runs for k in r))
-            out.append(
-                (
-                    name,
-                    {k: statistics.median(r.get(k, [0.0])[0] for r in runs) * 1000 for k in labels},
-                )
-            )
+            out.append((name, step_medians(runs, warmup=2)))
     finally:
         runtime.stop()
     return out
@@ -653,31 +483,27 @@ def main() -> None:
         "group": GROUP,
         "parts": PARTS,
     }
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    home = CACHE / f"trace-{key}"
+    key, home = cache_home("trace", params)
     data_dir = home / "data"
     meta_path = home / "meta.json"
     print(f"Lodestone trace benchmark, {now_utc()}, {revision()}, {machine()}, {load()}")
     print(f"store: {params} -> {home}")
 
     if args.rebuild or not meta_path.exists():
-        # Built under a temporary name and renamed when complete: an interrupted build
-        # leaves no half-built store under the final name.
-        building = CACHE / f"trace-{key}.building-{os.getpid()}"
-        shutil.rmtree(building, ignore_errors=True)
-        (building / "data").mkdir(parents=True)
         auditor_key = "bench-auditor-" + key
         print(
             f"building the store ({filler:,} filler ore lots + a {args.ore:,}-ore-lot genealogy) ..."
         )
-        try:
+
+        def build(building: Path) -> dict[str, Any]:
+            (building / "data").mkdir()
             b = Builder(building / "data", auditor_key)
             try:
                 b.build(filler, filler_mines, args.ore)
             finally:
                 b.close()
             applied, seconds = catch_up(building / "data", reset=False)
-            meta = {
+            return {
                 "params": params,
                 "code": source_digest(),
                 "revision": revision(),
@@ -686,11 +512,9 @@ def main() -> None:
                 "phases": b.phases,
                 "catch_up": [applied, seconds],
             }
-            (building / "meta.json").write_text(json.dumps(meta, indent=1))
-            shutil.rmtree(home, ignore_errors=True)
-            os.rename(building, home)
-        finally:
-            shutil.rmtree(building, ignore_errors=True)
+
+        meta = build_cached(home, build)
+        applied, seconds = meta["catch_up"]
         cached = False
     else:
         meta = json.loads(meta_path.read_text())

@@ -8,8 +8,6 @@ step is recorded when its request is made (record time: now)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import pytest
 
 from lodestone import integrity
 from tests.api.conftest import PROBLEM, World, beneficiation, hold, ore
+from tests.fixtures.verifier import run_alone
 
 MINED = datetime(2026, 3, 1, tzinfo=UTC)
 MOVED = datetime(2026, 4, 1, tzinfo=UTC)
@@ -351,29 +350,10 @@ def test_audit_endpoints_without_a_key_are_unauthorised(world: World) -> None:
 
 
 def run_downloaded(world: World, bundle: bytes, tmp_path: Path, *args: str) -> tuple[int, str]:
-    """Downloads the verifier and runs it on ``bundle`` in an empty directory, isolated:
-    ``-I`` (no environment variables, no script or current directory on the path) and
-    ``-S`` (no site-packages, where this virtualenv's Lodestone is installed)."""
+    """Downloads the verifier and runs a copy of it alone on ``bundle``, isolated."""
     response = get(world, "/v1/audit/verifier.py")
     assert response.status_code == 200, response.text
-    workdir = tmp_path / "auditor"
-    workdir.mkdir()
-    (workdir / "integrity.py").write_bytes(response.content)
-    (workdir / "bundle.json").write_bytes(bundle)
-    isolated = [sys.executable, "-I", "-S"]
-    no_lodestone = subprocess.run(
-        [*isolated, "-c", "import lodestone"], cwd=workdir, capture_output=True, env={}
-    )
-    assert no_lodestone.returncode != 0, "the isolated interpreter could import Lodestone"
-    done = subprocess.run(
-        [*isolated, "integrity.py", "bundle.json", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env={},
-        timeout=60,
-    )
-    return done.returncode, done.stdout + done.stderr
+    return run_alone(response.content, bundle, tmp_path, *args)
 
 
 def test_the_verifier_served_is_integrity_py_itself(world: World) -> None:

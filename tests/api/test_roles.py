@@ -546,8 +546,7 @@ def test_custodian_of_a_sold_batch_is_shown_to_its_parties_and_overseers(
 def test_consignee_of_an_exported_batch_is_shown_to_its_parties_and_overseers(
     world: World, who: str, sees: bool
 ) -> None:
-    world.extract("ORE-1", "10000")
-    world.report("shipment-exported", export("ORE-1"))
+    ore_1_exported(world)
 
     state = world.get("/v1/batches/MINECO/ORE-1", who).json()
 
@@ -559,8 +558,7 @@ def test_consignee_of_an_exported_batch_is_shown_to_its_parties_and_overseers(
 def test_licence_of_an_exported_batch_is_shown_to_its_parties_and_overseers(
     world: World, who: str, sees: bool
 ) -> None:
-    world.extract("ORE-1", "10000")
-    world.report("shipment-exported", export("ORE-1"))
+    ore_1_exported(world)
 
     state = world.get("/v1/batches/MINECO/ORE-1", who).json()
 

@@ -10,9 +10,12 @@ import pytest
 from lodestone.domain import ids
 from lodestone.domain.access import Principal, Role
 from lodestone.domain.chain import OutputSpec, UntracedInput
+from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
+from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
-from tests.fixtures.backends import Backend
+from lodestone.ledger.stores import CheckpointStore, EventRows
+from tests.fixtures.backends import Backend, PostgresBackend
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ADMIN = Principal("admin", Role.ADMIN)
@@ -58,10 +61,11 @@ def record_chain(ledger: Ledger) -> None:
             ),
         ],
     )
-    north, south = operator("NORTH"), operator("SOUTH")
-    ledger.execute(
-        north,
-        [
+    north, south, trader, auto = (operator(code) for code in ("NORTH", "SOUTH", "TRADER", "AUTO"))
+    regulator = Principal("reg", Role.REGULATOR)
+    steps: list[tuple[Principal, c.Command]] = [
+        (
+            north,
             c.ExtractOre(
                 facility="N-MINE",
                 quota="N-Q",
@@ -69,12 +73,10 @@ def record_chain(ledger: Ledger) -> None:
                 mass_kg=D("10000"),
                 composition={"Nd": D("0.04"), "Pr": D("0.01"), "Dy": D("0.0005"), "Fe": D("0.2")},
                 occurred_at=at(1),
-            )
-        ],
-    )
-    ledger.execute(
-        south,
-        [
+            ),
+        ),
+        (
+            south,
             c.ExtractOre(
                 facility="S-MINE",
                 quota="S-Q",
@@ -82,12 +84,10 @@ def record_chain(ledger: Ledger) -> None:
                 mass_kg=D("100000"),
                 composition={"Nd": D("0.0004"), "Dy": D("0.0003"), "Y": D("0.0008")},
                 occurred_at=at(1),
-            )
-        ],
-    )
-    ledger.execute(
-        south,
-        [
+            ),
+        ),
+        (
+            south,
             c.TransferCustody(
                 batch="ORE-S",
                 buyer="NORTH",
@@ -96,15 +96,11 @@ def record_chain(ledger: Ledger) -> None:
                 price=D("12000"),
                 currency="USD",
                 occurred_at=at(2),
-            )
-        ],
-    )
-    ledger.execute(
-        north, [c.Split(batch="ORE-N", parts=[("ORE-N-A", D("6000"))], occurred_at=at(3))]
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (north, c.Split(batch="ORE-N", parts=[("ORE-N-A", D("6000"))], occurred_at=at(3))),
+        (
+            north,
             c.Transform(
                 facility="N-MINE",
                 process="beneficiation",
@@ -119,32 +115,26 @@ def record_chain(ledger: Ledger) -> None:
                         {"Nd": D("0.47"), "Pr": D("0.11"), "Dy": D("0.005")},
                     )
                 ],
-            )
-        ],
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (
+            north,
             c.TransferCustody(
                 batch="CON-N", buyer="TRADER", contract="K-2", to_facility="T-WH", occurred_at=at(5)
-            )
-        ],
-    )
-    ledger.execute(
-        operator("TRADER"),
-        [
+            ),
+        ),
+        (
+            trader,
             c.TransferCustody(
                 batch="NORTH/CON-N",
                 buyer="NORTH",
                 contract="K-3",
                 to_facility="N-SEP",
                 occurred_at=at(6),
-            )
-        ],
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (
+            north,
             c.Transform(
                 facility="N-SEP",
                 process="separation",
@@ -157,30 +147,24 @@ def record_chain(ledger: Ledger) -> None:
                     OutputSpec("DY-1", "oxide", D("30"), {"Dy": D("0.87")}),
                 ],
                 untraced_inputs=[UntracedInput("hydrochloric acid", D("200"), {"Cl": D("0.97")})],
-            )
-        ],
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (
+            north,
             c.Merge(
                 lot_code="OX-MIX",
                 inputs=[("NDPR-1", D("300")), ("DY-1", D("20"))],
                 occurred_at=at(8),
-            )
-        ],
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (
+            north,
             c.Split(
                 batch="OX-MIX", parts=[("OX-A", D("100")), ("OX-B", D("200"))], occurred_at=at(9)
-            )
-        ],
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (
+            north,
             c.TransferCustody(
                 batch="OX-A",
                 buyer="TRADER",
@@ -189,12 +173,10 @@ def record_chain(ledger: Ledger) -> None:
                 price=D("8500.50"),
                 currency="USD",
                 occurred_at=at(10),
-            )
-        ],
-    )
-    ledger.execute(
-        north,
-        [
+            ),
+        ),
+        (
+            north,
             c.ExportShipment(
                 batch="OX-B",
                 licence="N-EX",
@@ -203,25 +185,19 @@ def record_chain(ledger: Ledger) -> None:
                 end_user="Auto GmbH",
                 customs_code="2846.90",
                 occurred_at=at(11),
-            )
-        ],
-    )
-    ledger.execute(
-        operator("AUTO"),
-        [
+            ),
+        ),
+        (
+            auto,
             c.ReceiveShipment(
                 batch="NORTH/OX-B", facility="A-PLANT", received_kg=D("199.5"), occurred_at=at(20)
-            )
-        ],
-    )
-    ledger.execute(
-        Principal("reg", Role.REGULATOR),
-        [c.Quarantine(batch="NORTH/OX-A", reason="document check", occurred_at=at(21))],
-    )
-    ledger.execute(
-        Principal("reg", Role.REGULATOR),
-        [c.Release(batch="NORTH/OX-A", reason="documents in order", occurred_at=at(22))],
-    )
+            ),
+        ),
+        (regulator, c.Quarantine(batch="NORTH/OX-A", reason="document check", occurred_at=at(21))),
+        (regulator, c.Release(batch="NORTH/OX-A", reason="documents in order", occurred_at=at(22))),
+    ]
+    for reporter, step in steps:
+        ledger.execute(reporter, [step])  # one transaction per step, as its reporter sends it
 
 
 @pytest.fixture
@@ -230,3 +206,14 @@ def chain_ledger(backend: Backend) -> Ledger:
     ledger = backend.ledger(clock=lambda: NOW)
     record_chain(ledger)
     return ledger
+
+
+def open_audit_stores(backend: Backend) -> tuple[EventRows, CheckpointStore]:
+    """Positioned rows and checkpoints on the backend's "events" store, the one its
+    ledgers use by default; open them once that ledger exists, close them after."""
+    env = backend.ledger_env("events")
+    if isinstance(backend, PostgresBackend):
+        table = f"{env['POSTGRES_SCHEMA']}.lodestone_events"
+        return PostgresEventRows(backend.url, table=table), PostgresCheckpointStore(backend.url)
+    path = env["SQLITE_DBNAME"]
+    return SQLiteEventRows(path), SQLiteCheckpointStore(path)

@@ -8,9 +8,6 @@ one checkpoint and the fifth by a second one, so it carries two chained checkpoi
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +19,16 @@ from lodestone import integrity
 from lodestone.audit import bundle as bundles
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.domain.access import Principal, Role
-from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
-from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.ledger.stores import CheckpointStore, EventRows
-from tests.fixtures.backends import Backend, PostgresBackend
-from tests.integration.conftest import NOW, at
+from tests.fixtures.backends import Backend
+from tests.fixtures.verifier import run_alone
+from tests.integration.conftest import NOW, at, open_audit_stores
 
 BATCH = "NORTH/OX-A"
+#: The verifier an auditor copies: this very file.
+VERIFIER = Path(integrity.__file__).read_bytes()
 #: Tampering tests check the verifier, not the store: SQLite is enough for them. Building
 #: and verifying a bundle runs on both stores.
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -49,15 +47,7 @@ class Built:
 @pytest.fixture
 def audit_stores(backend: Backend) -> Iterator[tuple[EventRows, CheckpointStore]]:
     """Positioned rows and checkpoints on the same store as ``chain_ledger``."""
-    env = backend.ledger_env("events")
-    rows: EventRows
-    store: CheckpointStore
-    if isinstance(backend, PostgresBackend):
-        rows = PostgresEventRows(backend.url, table=f"{env['POSTGRES_SCHEMA']}.lodestone_events")
-        store = PostgresCheckpointStore(backend.url)
-    else:
-        rows = SQLiteEventRows(env["SQLITE_DBNAME"])
-        store = SQLiteCheckpointStore(env["SQLITE_DBNAME"])
+    rows, store = open_audit_stores(backend)
     yield rows, store
     rows.close()
     store.close()
@@ -77,31 +67,6 @@ def built(chain_ledger: Ledger, audit_stores: tuple[EventRows, CheckpointStore])
     batch_id = chain_ledger.batch(BATCH).id
     data = bundles.build(chain_ledger.recorder, rows, store, checkpointer, batch_id)
     return Built(data, json.loads(data))
-
-
-def run_alone(verifier: Path, data: bytes, tmp_path: Path, *args: str) -> tuple[int, str]:
-    """Runs a copy of ``verifier`` on ``data`` in an empty directory, isolated: ``-I``
-    (no environment variables, no script or current directory on the path) and ``-S``
-    (no site-packages, where this virtualenv's editable Lodestone install lives)."""
-    workdir = tmp_path / "auditor"
-    workdir.mkdir()
-    (workdir / "copy").mkdir()
-    shutil.copyfile(verifier, workdir / "copy" / "integrity.py")
-    (workdir / "bundle.json").write_bytes(data)
-    isolated = [sys.executable, "-I", "-S"]
-    cannot_import = subprocess.run(
-        [*isolated, "-c", "import lodestone"], cwd=workdir, capture_output=True, env={}
-    )
-    assert cannot_import.returncode != 0, "the isolated interpreter could import Lodestone"
-    done = subprocess.run(
-        [*isolated, "copy/integrity.py", "bundle.json", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env={},
-        timeout=60,
-    )
-    return done.returncode, done.stdout + done.stderr
 
 
 def reencoded(bundle: dict[str, Any]) -> bytes:
@@ -138,7 +103,7 @@ def test_a_bundle_spans_two_chained_checkpoints(built: Built) -> None:
 def test_a_bundle_verifies_with_a_copy_of_the_verifier_run_alone(
     built: Built, tmp_path: Path
 ) -> None:
-    code, output = run_alone(Path(integrity.__file__), built.data, tmp_path)
+    code, output = run_alone(VERIFIER, built.data, tmp_path)
 
     assert code == 0, output
     assert output.startswith("OK: 5 events of batch NORTH/OX-A are intact and chained")
@@ -261,9 +226,7 @@ def test_a_bundle_reencoded_with_the_same_meaning_fails(built: Built) -> None:
 def test_the_newest_checkpoints_hash_anchors_the_bundle(built: Built, tmp_path: Path) -> None:
     assert integrity.verify_bundle(built.data, built.newest_checkpoint)["anchored"] is True
 
-    code, output = run_alone(
-        Path(integrity.__file__), built.data, tmp_path, "--anchor", built.newest_checkpoint
-    )
+    code, output = run_alone(VERIFIER, built.data, tmp_path, "--anchor", built.newest_checkpoint)
     assert code == 0, output
     assert "the bundle is anchored" in output
 
@@ -284,7 +247,7 @@ def test_another_anchor_fails(built: Built, tmp_path: Path, anchor: str) -> None
     other = ANCHORS[anchor](built)
     assert "anchor" in refused(built.data, other)
 
-    code, output = run_alone(Path(integrity.__file__), built.data, tmp_path, "--anchor", other)
+    code, output = run_alone(VERIFIER, built.data, tmp_path, "--anchor", other)
     assert code == 1
     assert output.startswith("FAILED:")
 
@@ -294,6 +257,6 @@ def test_an_altered_bundle_fails_when_run_alone(built: Built, tmp_path: Path) ->
     altered = built.data.replace(b'"reason":"second look"', b'"reason":"second lock"')
     assert altered != built.data
 
-    code, output = run_alone(Path(integrity.__file__), altered, tmp_path)
+    code, output = run_alone(VERIFIER, altered, tmp_path)
     assert code == 1
     assert output.startswith("FAILED:")

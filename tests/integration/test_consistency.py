@@ -6,6 +6,7 @@ position 0 ends in the same rows."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lodestone.audit.consistency import check
+from lodestone.audit.consistency import ConsistencyReport, check
 from lodestone.domain import ids
 from lodestone.domain.access import Principal, Role
 from lodestone.ledger import Ledger
@@ -110,6 +111,22 @@ def batch_id(actor: str, lot: str) -> UUID:
     return ids.batch_id(ids.actor_id(actor), lot)
 
 
+EditedCheck = Callable[[UUID, str, Any], ConsistencyReport]
+
+
+@pytest.fixture
+def check_after_edit(corrected_ledger: Ledger, backend: Backend, tmp_path: Path) -> EditedCheck:
+    """``check_after_edit(batch, column, value)``: the check of a view projected from the
+    corrected chain after that column of the batch's row was edited."""
+
+    def edited(batch: UUID, column: str, value: Any) -> ConsistencyReport:
+        view = projected(corrected_ledger, backend)
+        edit_row(backend, tmp_path, batch, column, value)
+        return check(corrected_ledger, view)
+
+    return edited
+
+
 def test_the_view_agrees_with_the_event_store_after_corrections(
     corrected_ledger: Ledger, backend: Backend
 ) -> None:
@@ -143,14 +160,10 @@ def test_the_view_holds_the_corrected_facts(corrected_ledger: Ledger, backend: B
     assert rows[ore_m].facility_id == ids.facility_id("N-MINE")
 
 
-def test_an_edited_remaining_mass_is_named_with_its_batch(
-    corrected_ledger: Ledger, backend: Backend, tmp_path: Path
-) -> None:
-    view = projected(corrected_ledger, backend)
+def test_an_edited_remaining_mass_is_named_with_its_batch(check_after_edit: EditedCheck) -> None:
     ore_n = batch_id("NORTH", "ORE-N")
 
-    edit_row(backend, tmp_path, ore_n, "remaining_kg", "4000")
-    report = check(corrected_ledger, view)
+    report = check_after_edit(ore_n, "remaining_kg", "4000")
 
     assert [(d.read_model, d.aggregate_id, d.field) for d in report.differences] == [
         ("genealogy", str(ore_n), "remaining_kg")
@@ -160,26 +173,18 @@ def test_an_edited_remaining_mass_is_named_with_its_batch(
     assert not report.ok
 
 
-def test_an_edited_corrections_count_is_named_with_its_batch(
-    corrected_ledger: Ledger, backend: Backend, tmp_path: Path
-) -> None:
-    view = projected(corrected_ledger, backend)
+def test_an_edited_corrections_count_is_named_with_its_batch(check_after_edit: EditedCheck) -> None:
     ore_n = batch_id("NORTH", "ORE-N")
 
-    edit_row(backend, tmp_path, ore_n, "corrections", None)
-    report = check(corrected_ledger, view)
+    report = check_after_edit(ore_n, "corrections", None)
 
     assert [(d.aggregate_id, d.field) for d in report.differences] == [(str(ore_n), "corrections")]
 
 
-def test_an_undone_void_status_is_named_with_its_batch(
-    corrected_ledger: Ledger, backend: Backend, tmp_path: Path
-) -> None:
-    view = projected(corrected_ledger, backend)
+def test_an_undone_void_status_is_named_with_its_batch(check_after_edit: EditedCheck) -> None:
     ore_x = batch_id("NORTH", "ORE-X")
 
-    edit_row(backend, tmp_path, ore_x, "status", "active")
-    report = check(corrected_ledger, view)
+    report = check_after_edit(ore_x, "status", "active")
 
     assert [(d.aggregate_id, d.field, d.in_read_model) for d in report.differences] == [
         (str(ore_x), "status", "'active'")

@@ -34,6 +34,17 @@ def produce(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return values
 
 
+def started_with_messages(
+    local_kafka: LocalKafka, tmp_path: Path, kind: str
+) -> tuple[str, str, list[bytes]]:
+    """A broker started in ``tmp_path``, holding 12 acknowledged messages on a fresh
+    topic of 3 partitions: its bootstrap address, the topic and the messages."""
+    bootstrap = local_kafka.start(tmp_path / "kafka")
+    topic = fresh(kind)
+    create_topic(bootstrap, topic, partitions=3)
+    return bootstrap, topic, produce(bootstrap, topic, 12)
+
+
 def test_message_with_headers_is_consumed_back_by_a_plain_consumer(kafka_bootstrap: str) -> None:
     topic = fresh("headers")
     create_topic(kafka_bootstrap, topic, partitions=1)
@@ -90,10 +101,7 @@ def test_creating_an_existing_topic_leaves_it_as_it_was(kafka_bootstrap: str) ->
 
 @pytest.mark.slow
 def test_restarted_broker_keeps_its_messages(local_kafka: LocalKafka, tmp_path: Path) -> None:
-    bootstrap = local_kafka.start(tmp_path / "kafka")
-    topic = fresh("restart")
-    create_topic(bootstrap, topic, partitions=3)
-    sent = produce(bootstrap, topic, 12)
+    bootstrap, topic, sent = started_with_messages(local_kafka, tmp_path, "restart")
 
     assert local_kafka.restart() == bootstrap
 
@@ -105,10 +113,7 @@ def test_restarted_broker_keeps_its_messages(local_kafka: LocalKafka, tmp_path: 
 def test_killed_broker_comes_back_with_every_acknowledged_message(
     local_kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    bootstrap = local_kafka.start(tmp_path / "kafka")
-    topic = fresh("kill")
-    create_topic(bootstrap, topic, partitions=3)
-    sent = produce(bootstrap, topic, 12)
+    bootstrap, topic, sent = started_with_messages(local_kafka, tmp_path, "kill")
 
     local_kafka.kill()
     assert not broker_answers(bootstrap, timeout=1.0)

@@ -25,6 +25,7 @@ from lodestone.projections.genealogy.postgres import PostgresGenealogyView
 from lodestone.projections.genealogy.sqlite import SQLiteGenealogyView
 from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector
+from tests.fixtures.factories import closing_factory
 from tests.integration.conftest import ADMIN, NOW, at, operator, record_chain
 
 # Global fixtures; harmless once the root conftest registers the same plugin.
@@ -39,31 +40,19 @@ MakeView = Callable[[str], PostgresGenealogyView]
 @pytest.fixture
 def ledgers() -> Iterator[MakeLedger]:
     """Ledgers on a given store, closed (their pools with them) when the test ends."""
-    opened: list[Ledger] = []
 
     def make(env: dict[str, str]) -> Ledger:
-        ledger = Ledger(env, clock=lambda: NOW)
-        opened.append(ledger)
-        return ledger
+        return Ledger(env, clock=lambda: NOW)
 
-    yield make
-    for ledger in opened:
-        ledger.close()
+    with closing_factory(make) as factory:
+        yield factory
 
 
 @pytest.fixture
 def views() -> Iterator[MakeView]:
     """Genealogy views on a given database, closed when the test ends."""
-    opened: list[PostgresGenealogyView] = []
-
-    def make(url: str) -> PostgresGenealogyView:
-        view = PostgresGenealogyView(url)
-        opened.append(view)
-        return view
-
-    yield make
-    for view in opened:
-        view.close()
+    with closing_factory(PostgresGenealogyView) as factory:
+        yield factory
 
 
 @pytest.fixture

@@ -26,12 +26,11 @@ from lodestone import integrity
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected
 from lodestone.audit.verify import Problem, Report, verify
 from lodestone.demo.generator import ADMIN, load
-from lodestone.infra.postgres.stores import PostgresCheckpointStore, PostgresEventRows
-from lodestone.infra.sqlite.stores import SQLiteCheckpointStore, SQLiteEventRows
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.ledger.stores import Checkpoint, CheckpointStore, EventRows
 from tests.fixtures.backends import Backend, PostgresBackend
+from tests.integration.conftest import open_audit_stores
 
 LEAVES_PER_CHECKPOINT = 50
 MASS = re.compile(rb'"mass_kg":\{"_data_":"(\d)')
@@ -144,16 +143,13 @@ class Audited:
 def audited(backend: Backend) -> Iterator[Audited]:
     ledger = backend.ledger("events")
     load(ledger, seed=7, size=150)
-    if isinstance(backend, PostgresBackend):
-        schema = backend.ledger_env("events")["POSTGRES_SCHEMA"]
-        store: CheckpointStore = PostgresCheckpointStore(backend.url)
-        tables = Tables.postgres(backend.url, schema)
-        rows: EventRows = PostgresEventRows(backend.url, table=f"{schema}.lodestone_events")
-    else:
-        path = backend.ledger_env("events")["SQLITE_DBNAME"]
-        store = SQLiteCheckpointStore(path)
-        tables = Tables.sqlite(path)
-        rows = SQLiteEventRows(path)
+    env = backend.ledger_env("events")
+    tables = (
+        Tables.postgres(backend.url, env["POSTGRES_SCHEMA"])
+        if isinstance(backend, PostgresBackend)
+        else Tables.sqlite(env["SQLITE_DBNAME"])
+    )
+    rows, store = open_audit_stores(backend)
     Checkpointer(ledger.recorder, store, max_leaves=LEAVES_PER_CHECKPOINT).make()
     yield Audited(ledger, store, tables, rows)
     rows.close()

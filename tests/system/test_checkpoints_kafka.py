@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, TopicPartition
 
 from lodestone import integrity
 from lodestone.audit.verify import verify
@@ -30,6 +28,7 @@ from lodestone.demo.generator import ADMIN, DemoChain
 from lodestone.gateway import create_app
 from lodestone.infra.sqlite.stores import SQLiteCheckpointStore
 from lodestone.streaming.checkpoints import read_published
+from tests.fixtures.topics import records_to_end
 from tests.system.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -38,24 +37,9 @@ ADMIN_KEY = "checkpoint-test-admin-key"
 
 
 def topic_records(bootstrap: str, topic: str) -> list[Any]:
-    """Every record on ``topic`` (one partition), read to its end by a plain consumer."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        if not consumer.partitions_for_topic(topic):
-            return []
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        consumer.seek_to_beginning(partition)
-        end = consumer.end_offsets([partition])[partition]
-        records: list[Any] = []
-        deadline = time.monotonic() + 30
-        while consumer.position(partition) < end:
-            assert time.monotonic() < deadline, f"could not read {topic} to its end"
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+    """Every record on the checkpoint ``topic`` (one partition: in the order published),
+    none before the first checkpoint creates it."""
+    return records_to_end(bootstrap, topic, timeout=30.0, missing_ok=True)
 
 
 @dataclass

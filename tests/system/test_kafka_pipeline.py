@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -54,24 +55,27 @@ def relay_position(pipeline: Pipeline) -> int:
         store.close()
 
 
+def published_everything(
+    pipeline: Pipeline, ledger: Ledger, what: str = "the relay to publish everything"
+) -> int | None:
+    """Waits until the relay has published every event recorded so far; answers how many."""
+    total = ledger.recorder.max_notification_id()
+    wait_until(lambda: relay_position(pipeline) == total, what=what)
+    return total
+
+
 def projected_everything(pipeline: Pipeline) -> bool:
     consumer = KafkaConsumer(bootstrap_servers=pipeline.bootstrap)
     partitions = [TopicPartition(pipeline.topic, p) for p in range(pipeline.partitions)]
     ends = consumer.end_offsets(partitions)
     consumer.close()
-    view = pipeline.view()
-    try:
+    with closing(pipeline.view()) as view:
         return all(view.position(f"{tp.topic}:{tp.partition}") >= end for tp, end in ends.items())
-    finally:
-        view.close()
 
 
 def kafka_fingerprint(pipeline: Pipeline) -> str:
-    view = pipeline.view()
-    try:
+    with closing(pipeline.view()) as view:
         return view.fingerprint()
-    finally:
-        view.close()
 
 
 def test_relay_killed_mid_burst_repeats_but_never_skips_and_projections_apply_once(
@@ -91,7 +95,7 @@ def test_relay_killed_mid_burst_repeats_but_never_skips_and_projections_apply_on
     assert 0 < killed_at < total  # the kill really fell in the middle of the burst
 
     pipeline.relay()
-    wait_until(lambda: relay_position(pipeline) == total, what="the restarted relay to catch up")
+    published_everything(pipeline, ledger, what="the restarted relay to catch up")
 
     on_topic = pairs_on_topic(records_to_end(pipeline.bootstrap, pipeline.topic))
     assert set(on_topic) == stored_pairs(ledger)  # every event at least once, no stranger
@@ -106,18 +110,14 @@ def test_projector_killed_mid_batch_resumes_and_applies_each_event_once(
     ledger = pipeline.ledger()
     load(ledger, seed=12, size=3000)
     pipeline.relay()
-    total = ledger.recorder.max_notification_id()
-    wait_until(lambda: relay_position(pipeline) == total, what="the relay to publish everything")
+    published_everything(pipeline, ledger)
     projector = pipeline.projector()
 
     def some_projected() -> bool:
-        view = pipeline.view()
-        try:
+        with closing(pipeline.view()) as view:
             return any(
                 view.position(f"{pipeline.topic}:{p}") > 0 for p in range(pipeline.partitions)
             )
-        finally:
-            view.close()
 
     wait_until(some_projected, what="the projector to commit a first batch")
     kill(projector)
@@ -143,8 +143,7 @@ def test_two_projectors_share_the_partitions_and_one_takes_over_when_the_other_d
     for chunk in chunks[len(chunks) // 2 :]:  # after the death: only b is left to project these
         ledger.execute(ADMIN, chunk, bulk=True)
 
-    total = ledger.recorder.max_notification_id()
-    wait_until(lambda: relay_position(pipeline) == total, what="the relay to publish everything")
+    published_everything(pipeline, ledger)
     wait_until(lambda: projected_everything(pipeline), timeout=120, what="projector b to take over")
     assert kafka_fingerprint(pipeline) == reference_fingerprint(ledger, tmp_path)
 
@@ -155,8 +154,7 @@ def test_an_independent_consumer_sees_every_event_with_cloudevents_headers(
     ledger = pipeline.ledger()
     load(ledger, seed=15, size=300)
     pipeline.relay()
-    total = ledger.recorder.max_notification_id()
-    wait_until(lambda: relay_position(pipeline) == total, what="the relay to publish everything")
+    total = published_everything(pipeline, ledger)
 
     records = records_to_end(pipeline.bootstrap, pipeline.topic)
 
@@ -229,9 +227,7 @@ def test_rebuild_from_offset_zero_ends_in_exactly_the_state_it_had(
     load(ledger, seed=16, size=600)
     pipeline.relay()
     projector = pipeline.projector()
-    wait_until(
-        lambda: relay_position(pipeline) == ledger.recorder.max_notification_id(), what="the relay"
-    )
+    published_everything(pipeline, ledger, what="the relay")
     wait_until(lambda: projected_everything(pipeline), what="the projector")
     kill(projector)
     before = kafka_fingerprint(pipeline)

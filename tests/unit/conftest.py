@@ -12,6 +12,7 @@ import pytest
 from lodestone.domain.access import Principal, Role
 from lodestone.ledger import Ledger
 from tests.fixtures.backends import Backend, memory_env
+from tests.fixtures.factories import closing_factory
 from tests.unit.builders import NOW, ChainBuilder, World, register_chain_world
 
 
@@ -24,16 +25,12 @@ def clock() -> Callable[[], datetime]:
 def make_ledger(backend: Backend, clock: Callable[[], datetime]) -> Iterator[Callable[..., Ledger]]:
     """Builds ledgers on the test's event store (several may share it) and closes them.
     The store is a SQLite file or a PostgreSQL schema: every test here runs on both."""
-    built: list[Ledger] = []
 
     def make(cls: type[Ledger] = Ledger) -> Ledger:
-        ledger = cls(backend.ledger_env("events"), clock=clock)
-        built.append(ledger)
-        return ledger
+        return cls(backend.ledger_env("events"), clock=clock)
 
-    yield make
-    for ledger in built:
-        ledger.close()
+    with closing_factory(make) as factory:
+        yield factory
 
 
 @pytest.fixture

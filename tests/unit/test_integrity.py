@@ -169,6 +169,16 @@ def leaves(n: int) -> list[bytes]:
     ]
 
 
+def with_paths(size: int) -> tuple[list[bytes], bytes, list[list[bytes]]]:
+    """A tree of ``size`` leaves, its root, and each leaf's inclusion path (by index)."""
+    tree = leaves(size)
+    return (
+        tree,
+        integrity.merkle_root(tree),
+        [integrity.inclusion_path(tree, index) for index in range(size)],
+    )
+
+
 def test_a_leaf_is_the_rfc_6962_hash_of_position_and_event_hash() -> None:
     assert leaves(3) == [_h(b"\x00" + d) for d in leaf_data(3)]
 
@@ -194,10 +204,8 @@ def test_every_inclusion_path_is_rfc_6962_path_and_leads_to_the_root(size: int) 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_a_path_with_a_wrong_index_does_not_lead_to_the_root(size: int) -> None:
-    tree = leaves(size)
-    root = integrity.merkle_root(tree)
-    for index in range(size):
-        path = integrity.inclusion_path(tree, index)
+    tree, root, paths = with_paths(size)
+    for index, path in enumerate(paths):
         for wrong in [*range(size + 2), -1]:
             if wrong != index:
                 found = integrity.root_from_path(tree[index], wrong, size, path)
@@ -223,10 +231,8 @@ def test_a_path_with_a_wrong_size_does_not_lead_to_that_sizes_root(size: int) ->
 
 @pytest.mark.parametrize("size", SIZES)
 def test_a_path_with_one_flipped_hash_does_not_lead_to_the_root(size: int) -> None:
-    tree = leaves(size)
-    root = integrity.merkle_root(tree)
-    for index in range(size):
-        path = integrity.inclusion_path(tree, index)
+    tree, root, paths = with_paths(size)
+    for index, path in enumerate(paths):
         for n, sibling in enumerate(path):
             for bit in (0, 7 * 8 + 3, 255):
                 flipped = bytearray(sibling)
@@ -239,10 +245,8 @@ def test_a_path_with_one_flipped_hash_does_not_lead_to_the_root(size: int) -> No
 
 @pytest.mark.parametrize("size", SIZES)
 def test_a_path_one_hash_too_short_or_too_long_is_malformed(size: int) -> None:
-    tree = leaves(size)
-    root = integrity.merkle_root(tree)
-    for index in range(size):
-        path = integrity.inclusion_path(tree, index)
+    tree, root, paths = with_paths(size)
+    for index, path in enumerate(paths):
         if path:
             assert integrity.root_from_path(tree[index], index, size, path[:-1]) != root
         assert integrity.root_from_path(tree[index], index, size, [*path, root]) is None

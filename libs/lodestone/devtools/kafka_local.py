@@ -36,8 +36,9 @@ import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
+
+from lodestone.devtools.processes import LocalServer, alive, cleanup, stop, tail
 
 #: Broker settings written into server.properties; ports and paths are added per start.
 SERVER_SETTINGS: Mapping[str, str] = {
@@ -113,7 +114,7 @@ class BrokerState:
     data_dir: str
 
 
-class LocalKafka:
+class LocalKafka(LocalServer):
     """One broker process in one data directory.
 
     ``start(data_dir)`` formats the directory on first use, starts the broker, waits until
@@ -158,7 +159,7 @@ class LocalKafka:
         # Stops the broker and removes a temporary directory even if nobody calls
         # close() (at garbage collection or interpreter exit), so no broker outlives us
         # unless detach() says so.
-        self._finalizer = weakref.finalize(self, _cleanup, self._processes, None)
+        self._finalizer = weakref.finalize(self, cleanup, self._processes, None, _stop)
 
     # --- the jars ----------------------------------------------------------------------
 
@@ -235,10 +236,6 @@ class LocalKafka:
         return f"127.0.0.1:{self.port}"
 
     @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
@@ -257,7 +254,7 @@ class LocalKafka:
             self._base = Path(tempfile.mkdtemp(prefix="lodestone-kafka-"))
             self.data_dir = self._base
             self._finalizer.detach()
-            self._finalizer = weakref.finalize(self, _cleanup, self._processes, self._base)
+            self._finalizer = weakref.finalize(self, cleanup, self._processes, self._base, _stop)
         self.ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         formatted = (self._log_dirs() / "meta.properties").exists()
@@ -334,9 +331,7 @@ class LocalKafka:
         process = self._process
         if process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _kill_group(process)
         self._forget(process)
 
     def restart(self, timeout: float = 30.0) -> str:
@@ -370,21 +365,8 @@ class LocalKafka:
             self._dump = None
         return state
 
-    def close(self) -> None:
-        """Stop the broker; remove the data directory if it was a temporary one."""
-        self.stop()
-        self._finalizer()
-
     def __enter__(self) -> Self:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- steps -------------------------------------------------------------------------
 
@@ -512,7 +494,7 @@ class LocalKafka:
             with contextlib.suppress(OSError):
                 text = (self._dir() / name).read_text(errors="replace").strip()
                 if text:
-                    parts.append(f"--- {name}\n{_tail(text, lines)}")
+                    parts.append(f"--- {name}\n{tail(text, lines)}")
         return "\n".join(parts) or "(the broker wrote no log)"
 
 
@@ -573,12 +555,12 @@ def stop_detached(data_dir: Path | str, timeout: float = 30.0) -> BrokerState | 
     with contextlib.suppress(ProcessLookupError):
         os.kill(state.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(state.pid) and time.monotonic() < deadline:
+    while alive(state.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(state.pid):
+    if alive(state.pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(state.pid, signal.SIGKILL)
-        while _alive(state.pid):
+        while alive(state.pid):
             time.sleep(0.05)
     path.unlink(missing_ok=True)
     return state
@@ -681,23 +663,14 @@ def _ports_of(properties: Path) -> tuple[int, int]:
 
 
 def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop(process, timeout, signal.SIGTERM, _kill_group)
 
 
-def _cleanup(processes: list[subprocess.Popen[bytes]], base: Path | None) -> None:
-    for process in list(processes):
-        _stop(process, 30.0)
-    processes.clear()
-    if base is not None:
-        shutil.rmtree(base, ignore_errors=True)
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    # The JVM and anything it started share the broker's own process group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _is_our_broker(state: BrokerState) -> bool:
@@ -708,15 +681,7 @@ def _is_our_broker(state: BrokerState) -> bool:
     except OSError:
         return False
     expected = str(Path(state.data_dir) / "server.properties").encode()
-    return b"kafka.Kafka" in argv and expected in argv and _alive(state.pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return status not in ("Z", "X")
+    return b"kafka.Kafka" in argv and expected in argv and alive(state.pid)
 
 
 @contextlib.contextmanager
@@ -755,8 +720,4 @@ def _maven_errors(output: str) -> str:
         and line[7:].strip()
         and not line[7:].strip().startswith(_MAVEN_BOILERPLATE)
     ]
-    return "\n".join(errors) if errors else _tail("\n".join(lines), 30)
-
-
-def _tail(text: str, lines: int) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(errors) if errors else tail("\n".join(lines), 30)

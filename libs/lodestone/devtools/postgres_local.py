@@ -28,11 +28,12 @@ import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import psycopg
 from psycopg import sql
+
+from lodestone.devtools.processes import LocalServer, cleanup, stop, tail, wait_gone
 
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 
@@ -79,7 +80,7 @@ def find_binaries(root: Path = DEBIAN_ROOT) -> Path:
     )
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """One PostgreSQL cluster in ``data_dir`` (a fresh temporary directory by default,
     removed by ``close()``). ``start()`` initialises the cluster on first use, starts
     the server and returns a URL for the role ``user`` on database ``database``.
@@ -124,7 +125,7 @@ class LocalPostgres:
         self._processes: list[subprocess.Popen[bytes]] = []
         # Stops the server and removes a temporary directory even if nobody calls
         # close() (at garbage collection or interpreter exit), so no server outlives us.
-        self._finalizer = weakref.finalize(self, _cleanup, self._processes, self._base)
+        self._finalizer = weakref.finalize(self, cleanup, self._processes, self._base, _stop)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -159,10 +160,6 @@ class LocalPostgres:
         self._create_database()
         return self.url
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def stop(self, timeout: float = 30.0) -> None:
         """A clean ("fast") shutdown: open sessions are ended, committed work kept."""
         process, self._process = self._process, None
@@ -179,22 +176,9 @@ class LocalPostgres:
         _kill(process)
         self._processes.remove(process)
 
-    def close(self) -> None:
-        """Stop the server; remove the data directory if we made it."""
-        self.stop()
-        self._finalizer()
-
     def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- steps -------------------------------------------------------------------------
 
@@ -321,7 +305,7 @@ class LocalPostgres:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(text, lines)
 
 
 # --- module helpers ----------------------------------------------------------------------
@@ -411,28 +395,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_gone(pids: list[int], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                break
-            if state in ("Z", "X"):  # a zombie has already let go of its memory
-                break
-            time.sleep(0.01)
-
-
 def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
-    if process.poll() is not None:
-        return
     # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        _kill(process)
+    stop(process, timeout, signal.SIGINT, _kill)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -444,12 +409,4 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
             os.kill(pid, signal.SIGKILL)
     process.wait()
     # A restart refuses to run while any old process still holds shared memory.
-    _wait_gone(victims[1:], timeout=10.0)
-
-
-def _cleanup(processes: list[subprocess.Popen[bytes]], base: Path | None) -> None:
-    for process in list(processes):
-        _stop(process, 30.0)
-    processes.clear()
-    if base is not None:
-        shutil.rmtree(base, ignore_errors=True)
+    wait_gone(victims[1:], timeout=10.0)

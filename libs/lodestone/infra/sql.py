@@ -93,3 +93,27 @@ class CheckpointQueries:
             (position, position),
         )
         return rows[0] if rows else None
+
+
+class PositionQueries:
+    """The position queries, for both databases: mixed into a store on a connection,
+    which creates the ``lodestone_positions`` table and names the placeholder."""
+
+    _connection: Connection[Any]
+    mark = "?"
+
+    def get(self, name: str) -> int:
+        with self._connection.use() as db:
+            row = db.execute(
+                f"SELECT position FROM lodestone_positions WHERE name = {self.mark}", (name,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set(self, name: str, position: int) -> None:
+        marks = f"{self.mark}, {self.mark}"
+        with self._connection.use() as db:
+            db.execute(
+                f"INSERT INTO lodestone_positions (name, position) VALUES ({marks}) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )

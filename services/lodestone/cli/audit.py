@@ -11,17 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Column, Table
 
-from lodestone.bootstrap.settings import Settings
+from lodestone.cli.common import DataDir, closed_after, settings_for
 
 console = Console(soft_wrap=True)
-
-DataDir = Annotated[
-    Path | None, typer.Option(help="Data directory (default: LODESTONE_DATA_DIR or ./var)")
-]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
 
 
 def _table(*headers: str) -> Table:
@@ -52,7 +44,7 @@ def verify(
     from lodestone.audit.verify import verify as run_verify
     from lodestone.bootstrap.stores import build_checkpoint_store, build_event_rows, build_ledger
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     store = build_checkpoint_store(settings)
     rows = build_event_rows(settings)
@@ -65,7 +57,7 @@ def verify(
         from lodestone.streaming.checkpoints import read_published
 
         published = read_published(settings.kafka_bootstrap_servers, settings.checkpoint_topic)
-    try:
+    with closed_after(ledger, store, rows):
         total = ledger.recorder.max_notification_id() or 0
         with _bar("verifying") as bar:
             task = bar.add_task("events", total=total)
@@ -76,10 +68,6 @@ def verify(
                 published=published,
                 rows=rows,
             )
-    finally:
-        rows.close()
-        store.close()
-        ledger.close()
     if as_json:
         console.print_json(json.dumps(report.as_dict(), default=str))
     else:
@@ -129,15 +117,12 @@ def checkpoint(data_dir: DataDir = None) -> None:
     from lodestone.audit.checkpointer import Checkpointer
     from lodestone.bootstrap.stores import build_checkpoint_store, build_ledger
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     store = build_checkpoint_store(settings)
-    try:
+    with closed_after(ledger, store):
         made = Checkpointer(ledger.recorder, store).make()
         latest = store.latest()
-    finally:
-        store.close()
-        ledger.close()
     console.print(f"{len(made)} checkpoint(s) made.")
     if latest:
         console.print(
@@ -156,11 +141,11 @@ def bundle(
     from lodestone.audit.checkpointer import Checkpointer
     from lodestone.bootstrap.stores import build_checkpoint_store, build_event_rows, build_ledger
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     store = build_checkpoint_store(settings)
     rows = build_event_rows(settings)
-    try:
+    with closed_after(ledger, store, rows):
         data = bundles.build(
             ledger.recorder,
             rows,
@@ -168,10 +153,6 @@ def bundle(
             Checkpointer(ledger.recorder, store),
             ledger.batch(batch).id,
         )
-    finally:
-        rows.close()
-        store.close()
-        ledger.close()
     output.write_bytes(data)
     console.print(f"wrote {output} ({len(data):,} bytes)")
 
@@ -214,11 +195,11 @@ def replay(
     from lodestone.bootstrap.stores import build_event_rows, build_ledger
     from lodestone.reads import history as hist
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     rows = build_event_rows(settings)
     names: dict[Any, str] = {}
-    try:
+    with closed_after(ledger, rows):
         batch_id = ledger.batch(batch).id
         entries = hist.history(ledger, rows, batch_id)
         aggregate: Any = None
@@ -253,9 +234,6 @@ def replay(
                 else "    (no change to the summary)"
             )
             before = after
-    finally:
-        rows.close()
-        ledger.close()
 
 
 def check(data_dir: DataDir = None) -> None:
@@ -264,17 +242,14 @@ def check(data_dir: DataDir = None) -> None:
     from lodestone.audit.consistency import check as run_check
     from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
-    try:
+    with closed_after(ledger, view):
         total = ledger.recorder.max_notification_id() or 0
         with _bar("folding the event store") as bar:
             task = bar.add_task("events", total=total)
             report = run_check(ledger, view, progress=lambda n: bar.advance(task, n))
-    finally:
-        view.close()
-        ledger.close()
     console.print(
         f"{report.events:,} events, {report.aggregates:,} aggregates; compared {report.batches_compared:,} genealogy rows and {report.snapshots_compared:,} snapshots"
     )

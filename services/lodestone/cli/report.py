@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lodestone.bootstrap.settings import Settings
+from lodestone.cli.common import DataDir, closed_after, settings_for
 
 console = Console(soft_wrap=True)
 
@@ -33,9 +33,7 @@ def report(
             "--output", "-o", help="Where to write it (default: lodestone-report-ACTOR-LOT.FORMAT)"
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Data directory (default: LODESTONE_DATA_DIR or ./var)")
-    ] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Write a batch's audit report: custody timeline, genealogy drawn from the mines to
     the end clients, provenance shares, quotas and licences, corrections, anomalies and
@@ -50,12 +48,12 @@ def report(
     )
     from lodestone.streaming.projector import genealogy_projector
 
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
     rows = build_event_rows(settings)
     checkpoints = build_checkpoint_store(settings)
-    try:
+    with closed_after(ledger, view, rows, checkpoints):
         genealogy_projector(ledger, view).catch_up()
         found = reports.build(
             ledger,
@@ -65,11 +63,6 @@ def report(
             Checkpointer(ledger.recorder, checkpoints),
             ledger.batch(batch).id,
         )
-    finally:
-        checkpoints.close()
-        rows.close()
-        view.close()
-        ledger.close()
     if format is ReportFormat.JSON:
         data = json.dumps(found, indent=2, ensure_ascii=False).encode()
     elif format is ReportFormat.HTML:

@@ -9,7 +9,7 @@ from uuid import UUID
 import psycopg
 
 from lodestone.infra.postgres.database import Database, PostgresStore
-from lodestone.infra.sql import CheckpointQueries
+from lodestone.infra.sql import CheckpointQueries, PositionQueries
 from lodestone.ledger.stores import Checkpoint, CheckpointConflict, Row, ScanRow
 
 
@@ -46,28 +46,15 @@ class PostgresEventRows(PostgresStore):
         return [(p, i, v, t, bytes(s)) for p, i, v, t, s in rows]
 
 
-class PostgresPositionStore(PostgresStore):
+class PostgresPositionStore(PositionQueries, PostgresStore):
+    mark = "%s"
+
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         with self._connection.use() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS lodestone_positions "
                 "(name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
-            )
-
-    def get(self, name: str) -> int:
-        with self._connection.use() as db:
-            row = db.execute(
-                "SELECT position FROM lodestone_positions WHERE name = %s", (name,)
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def set(self, name: str, position: int) -> None:
-        with self._connection.use() as db:
-            db.execute(
-                "INSERT INTO lodestone_positions (name, position) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (name, position),
             )
 
 

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from lodestone.infra.sql import CheckpointQueries
+from lodestone.infra.sql import CheckpointQueries, PositionQueries
 from lodestone.infra.sqlite.database import Database, SQLiteStore
 from lodestone.ledger.stores import Checkpoint, CheckpointConflict, Row, ScanRow
 
@@ -53,28 +53,13 @@ class SQLiteEventRows(SQLiteStore):
         ]
 
 
-class SQLitePositionStore(SQLiteStore):
+class SQLitePositionStore(PositionQueries, SQLiteStore):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         with self._connection.use() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS lodestone_positions "
                 "(name TEXT PRIMARY KEY, position INTEGER NOT NULL)"
-            )
-
-    def get(self, name: str) -> int:
-        with self._connection.use() as db:
-            row = db.execute(
-                "SELECT position FROM lodestone_positions WHERE name = ?", (name,)
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def set(self, name: str, position: int) -> None:
-        with self._connection.use() as db:
-            db.execute(
-                "INSERT INTO lodestone_positions (name, position) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (name, position),
             )
 
 
