@@ -305,6 +305,7 @@ def export(batch: str = "ORE-1", **extra: Any) -> dict[str, Any]:
     """A shipment under EX-1 as licensed: ore to Auto Motors GmbH in Germany."""
     body = {
         "batch": batch,
+        "shipment": "BL-2026-0001",
         "licence": "EX-1",
         "consignee": "AUTOCO",
         "destination_country": "DE",

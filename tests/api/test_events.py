@@ -651,6 +651,8 @@ def test_exported_batch_is_in_transit_to_the_consignee(world: World) -> None:
         "destination_country": "DE",
         "consignee": "AUTOCO",
         "kg": "10000",
+        "shipment": "BL-2026-0001",
+        "controlled": True,
     }
     assert state["custodian"]["code"] == "MINECO"
 

@@ -144,7 +144,9 @@ def test_timeline_shows_an_export_and_its_receipt_with_licence_and_consignee(
     ]
     exported, received = timeline[1]["summary"], timeline[2]["summary"]
     assert "EX-1" in exported and "AUTOCO (Auto Motors GmbH)" in exported and "DE" in exported
-    assert received == "Received 200 kg by AUTOCO (Auto Motors GmbH) at AUTO-1"
+    assert received == (
+        "Received 200 kg from shipment BL-2026-0001 by AUTOCO (Auto Motors GmbH) at AUTO-1"
+    )
 
 
 def test_timeline_shows_a_sale_with_client_contract_and_price(world: World) -> None:

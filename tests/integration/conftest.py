@@ -179,6 +179,7 @@ def record_chain(ledger: Ledger) -> None:
             north,
             c.ExportShipment(
                 batch="OX-B",
+                shipment="BL-N-0001",
                 licence="N-EX",
                 consignee="AUTO",
                 destination_country="DE",

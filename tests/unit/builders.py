@@ -218,6 +218,7 @@ def export(**fields: Any) -> c.ExportShipment:
     """SEPCO ships OX-1 under EX-1, as the licence allows."""
     shipment = {
         "batch": "OX-1",
+        "shipment": "BL-2026-0001",
         "licence": "EX-1",
         "consignee": "AUTO",
         "destination_country": "DE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
         20,
         ge=1,
         description="Wrong API keys one client address may present per minute (429 beyond)",
+    )
+    export_control_threshold: Decimal = Field(
+        Decimal("0.0001"),
+        ge=0,
+        description="Mass fraction above which a controlled element makes an export need a "
+        "licence (MOFCOM 2025: Sm, Gd, Tb, Dy, Lu, Sc, Y; in magnets Sm, Tb, Dy)",
     )
     public_docs: bool = Field(
         True,

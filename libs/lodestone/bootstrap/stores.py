@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from lodestone.bootstrap.settings import Settings
+from lodestone.domain.values import ExportControls
 from lodestone.infra.postgres.database import PostgresConnection, postgres_env
 from lodestone.infra.postgres.stores import (
     PostgresCheckpointStore,
@@ -48,11 +49,16 @@ class LedgerTables:
 
 
 def build_ledger(settings: Settings) -> Ledger:
+    controls = ExportControls(threshold=settings.export_control_threshold)
     if settings.postgres_url is not None:
         url = settings.postgres_url.get_secret_value()
-        return Ledger(postgres_env(url, cache_size=settings.aggregate_cache_size))
+        return Ledger(
+            postgres_env(url, cache_size=settings.aggregate_cache_size), controls=controls
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Ledger(sqlite_env(settings.event_store_path, settings.aggregate_cache_size))
+    return Ledger(
+        sqlite_env(settings.event_store_path, settings.aggregate_cache_size), controls=controls
+    )
 
 
 def open_view(settings: Settings, entry: Registered) -> View[Any]:

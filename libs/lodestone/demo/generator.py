@@ -673,6 +673,8 @@ class _Simulation:
         self.out.append(
             c.ExportShipment(
                 batch=lot.ref,
+                # A bill of lading number per shipment, as a forwarder would issue it.
+                shipment=f"BL-{COUNTRIES[exporter]}-2026-{len(self.out):06d}",
                 licence=self.licence(spec, lot.kg),
                 consignee=client.code,
                 destination_country=COUNTRIES[client.code],

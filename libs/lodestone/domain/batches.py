@@ -174,15 +174,29 @@ class Batch(Aggregate):
             batch.holders = [*batch.holders, self.buyer_id]
 
     class ShipmentExported(Step):
-        licence_id: UUID
+        """v2: ``shipment`` (the customs declaration or bill of lading number), whether
+        the goods were ``controlled``, and ``licence_id`` None for an uncontrolled
+        export shipped without a licence."""
+
+        class_version = 2
+
+        licence_id: UUID | None
         exporter_id: UUID
         destination_country: str
         consignee_id: UUID
         end_user: str
         customs_code: str
         kg: Decimal
+        shipment: str | None
+        controlled: bool
         reported_by: str
         occurred_at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # v1 exports named no shipment, and every one needed a licence.
+            state["shipment"] = None
+            state["controlled"] = True
 
         def change(self, batch: Batch) -> None:
             batch.status = Status.IN_TRANSIT
@@ -192,14 +206,25 @@ class Batch(Aggregate):
                 "consignee_id": self.consignee_id,
                 "destination_country": self.destination_country,
                 "kg": self.kg,
+                "shipment": self.shipment,
+                "controlled": self.controlled,
             }
 
     class ShipmentReceived(Step):
+        """v2: ``shipment``, the number of the shipment received (None before v2)."""
+
+        class_version = 2
+
         receiver_id: UUID
         facility_id: UUID
         received_kg: Decimal
+        shipment: str | None
         reported_by: str
         occurred_at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["shipment"] = None
 
         def change(self, batch: Batch) -> None:
             batch.status = Status.ACTIVE

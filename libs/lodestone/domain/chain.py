@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from lodestone.domain import ids
+from lodestone.domain import ids, values
 from lodestone.domain.access import Principal, Role
 from lodestone.domain.actors import Actor, Facility, country
 from lodestone.domain.batches import Batch, Status, Transformation
@@ -29,6 +29,7 @@ from lodestone.domain.values import (
     RARE_EARTHS,
     TARIFF_CODE,
     ZERO,
+    ExportControls,
     FacilityKind,
     Material,
     Process,
@@ -579,14 +580,28 @@ def transfer_custody(
 def export_shipment(
     step: StepContext,
     batch: Batch,
-    licence: Licence,
+    licence: Licence | None,
     consignee: Actor,
     destination_country: str,
     end_user: str,
     customs_code: str,
+    shipment: str,
+    controls: ExportControls,
 ) -> list[Batch | Licence]:
-    """Goods leave the country under an export licence, which the shipment draws down."""
+    """Goods leave the country as shipment ``shipment`` (the customs declaration or bill
+    of lading number). Controlled goods (see ``ExportControls``) need an export licence,
+    which the shipment draws down; uncontrolled goods may ship without one, and are
+    recorded as such."""
     _check_held(step, batch, "batch")
+    shipment = values.code(shipment, "shipment", "shipment")
+    carried = controls.carried(batch.material, batch.composition)
+    if licence is None and carried:
+        raise RuleBroken(
+            "licence",
+            "licence-required",
+            f"batch {batch.lot_code} is a controlled {batch.material.value} (it carries "
+            f"{', '.join(carried)}): an export licence is required",
+        )
     destination = country(destination_country, "destination_country")
     if consignee.country != destination:
         raise RuleBroken(
@@ -604,42 +619,65 @@ def export_shipment(
             f"{code!r} is not a heading for {batch.material.value} "
             f"({', '.join(CUSTOMS_HEADINGS[batch.material])})",
         )
-    licence.check_draw(
-        LicenceKind.EXPORT_LICENCE, step.actor.id, batch.remaining_kg, step.occurred_at, "licence"
-    )
-    licence.check_export(
-        material=batch.material,
-        composition=batch.composition,
-        customs_code=code,
-        destination_country=destination,
-        consignee_id=consignee.id,
-        end_user=end_user,
-    )
+    if licence is not None:
+        licence.check_draw(
+            LicenceKind.EXPORT_LICENCE,
+            step.actor.id,
+            batch.remaining_kg,
+            step.occurred_at,
+            "licence",
+        )
+        licence.check_export(
+            material=batch.material,
+            composition=batch.composition,
+            customs_code=code,
+            destination_country=destination,
+            consignee_id=consignee.id,
+            end_user=end_user,
+        )
     kg = batch.remaining_kg
     batch.trigger_event(
         Batch.ShipmentExported,
-        licence_id=licence.id,
+        licence_id=licence.id if licence is not None else None,
         exporter_id=step.actor.id,
         destination_country=destination,
         consignee_id=consignee.id,
         end_user=end_user.strip(),
         customs_code=code,
         kg=kg,
+        shipment=shipment,
+        controlled=bool(carried),
         reported_by=step.by,
         occurred_at=step.occurred_at,
     )
+    if licence is None:
+        return [batch]
     licence.draw(kg, batch.id, "export", step.by, step.occurred_at)
     return [batch, licence]
 
 
 def receive_shipment(
-    step: StepContext, batch: Batch, facility: Facility, received_kg: object | None
+    step: StepContext,
+    batch: Batch,
+    facility: Facility,
+    received_kg: object | None,
+    shipment: str | None = None,
 ) -> Batch:
-    """The consignee takes delivery; a shortfall in transit is recorded, a surplus refused."""
+    """The consignee takes delivery; a shortfall in transit is recorded, a surplus refused.
+    Naming the ``shipment`` received checks it is the one the batch left on."""
     if batch.status is not Status.IN_TRANSIT or batch.export is None:
         raise Conflict(
             "batch", "not-in-transit", f"batch {batch.lot_code} is not on an export shipment"
         )
+    shipped_as = batch.export.get("shipment")  # None: exported before shipments had numbers
+    if shipment is not None:
+        values.code(shipment, "shipment", "shipment")
+        if shipped_as is not None and shipment != shipped_as:
+            raise RuleBroken(
+                "shipment",
+                "shipment-mismatch",
+                f"batch {batch.lot_code} left on shipment {shipped_as}, not {shipment}",
+            )
     if batch.export["consignee_id"] != step.actor.id:
         raise Forbidden(
             "batch", "consignee", f"batch {batch.lot_code} is consigned to another actor"
@@ -664,6 +702,7 @@ def receive_shipment(
         receiver_id=step.actor.id,
         facility_id=facility.id,
         received_kg=kg,
+        shipment=shipment if shipment is not None else shipped_as,
         reported_by=step.by,
         occurred_at=step.occurred_at,
     )

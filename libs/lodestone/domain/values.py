@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -55,6 +56,9 @@ RARE_EARTHS = frozenset(
 )
 #: Medium/heavy rare earths under China's 2025 export licensing.
 CONTROLLED = frozenset(["Sm", "Gd", "Tb", "Dy", "Lu", "Sc", "Y"])
+#: In a magnet only these make it controlled: samarium (SmCo magnets), terbium and
+#: dysprosium (the grain-boundary additions of high-coercivity NdFeB).
+CONTROLLED_IN_MAGNETS = frozenset(["Sm", "Tb", "Dy"])
 
 #: Elements a composition may name: rare earths plus what magnets, ores and oxides carry.
 KNOWN_ELEMENTS = RARE_EARTHS | frozenset(
@@ -196,6 +200,25 @@ CUSTOMS_HEADINGS: Mapping[Material, tuple[str, ...]] = {
     Material.MAGNET: ("8505.11",),
     Material.SCRAP: ("8505.11", "2846", "8112"),
 }
+
+
+@dataclass(frozen=True)
+class ExportControls:
+    """Which exports need a licence (MOFCOM's 2025 controls): the metals, alloys, oxides
+    and compounds of the seven controlled elements, SmCo magnets, and NdFeB magnets
+    containing Tb or Dy. So a batch is controlled when it carries a controlled element
+    above ``threshold`` (mass fraction) and, for a magnet, when that element is Sm, Tb or
+    Dy. Ores, concentrates and scrap are treated like compounds (the cautious reading).
+    A plain NdFeB magnet, or a La/Ce product, ships without a licence."""
+
+    threshold: Decimal = Decimal("0.0001")  # 0.01 wt%: traces below are not "containing"
+
+    def carried(self, material: Material, composition: Mapping[str, Decimal]) -> list[str]:
+        """The controlled elements that make this batch controlled (none: uncontrolled)."""
+        which = CONTROLLED_IN_MAGNETS if material is Material.MAGNET else CONTROLLED
+        return sorted(
+            e for e, share in composition.items() if e in which and share > self.threshold
+        )
 
 
 #: An HS / CN tariff code as declared: a 4-digit heading and up to three pairs of digits,

@@ -25,6 +25,7 @@ from lodestone.domain.actors import Actor, Facility
 from lodestone.domain.batches import Batch
 from lodestone.domain.licences import Licence
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound, Refusal
+from lodestone.domain.values import ExportControls
 from lodestone.ledger import commands, handlers
 from lodestone.ledger.chained import ChainedEventStore, ChainTranscoder
 from lodestone.ledger.idempotency import IdempotencyRecord
@@ -52,8 +53,14 @@ class Ledger(Application[UUID]):
         super().__init_subclass__(**kwargs)
         cls.name = "Lodestone"
 
-    def __init__(self, env: Mapping[str, str], clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        clock: Callable[[], datetime] | None = None,
+        controls: ExportControls | None = None,
+    ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._controls = controls or ExportControls()
         super().__init__(env)
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
@@ -94,7 +101,7 @@ class Ledger(Application[UUID]):
                 earlier = self._idempotent_answer(record_id, fingerprint)
                 if earlier is not None:
                     return earlier
-            uow = UnitOfWork(self.repository)
+            uow = UnitOfWork(self.repository, self._controls)
             now = self._clock()
             results = []
             for n, command in enumerate(batch):

@@ -469,26 +469,37 @@ class MoveBatch(ReportStep):
 @dataclass(frozen=True)
 class ExportShipment(ReportStep):
     batch: str
-    licence: str
     consignee: str
     destination_country: str
     end_user: str
     customs_code: str
+    shipment: str = ""
+    licence: str | None = None  # uncontrolled goods may ship without one
 
     def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
         s = h.step_context(uow, principal, self, now)
         b = h.batch(uow, self.batch, s.actor.id, "batch")
-        lic = h.licence(uow, self.licence, "licence")
+        lic = h.licence(uow, self.licence, "licence") if self.licence is not None else None
         consignee = h.actor(uow, self.consignee, "consignee")
         chain.export_shipment(
-            s, b, lic, consignee, self.destination_country, self.end_user, self.customs_code
+            s,
+            b,
+            lic,
+            consignee,
+            self.destination_country,
+            self.end_user,
+            self.customs_code,
+            self.shipment,
+            uow.controls,
         )
         return h.answer(
             "ShipmentExported",
             b,
-            licence=lic.number,
+            shipment=self.shipment,
+            controlled=str(bool((b.export or {}).get("controlled"))).lower(),
+            licence=lic.number if lic is not None else None,
             kg=b.remaining_kg,
-            licence_remaining_kg=lic.remaining_kg,
+            licence_remaining_kg=lic.remaining_kg if lic is not None else None,
         )
 
 
@@ -497,12 +508,17 @@ class ReceiveShipment(ReportStep):
     batch: str
     facility: str
     received_kg: object | None = None
+    shipment: str | None = None
 
     def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
         s = h.step_context(uow, principal, self, now)
         b = h.batch(uow, self.batch, None, "batch")
-        chain.receive_shipment(s, b, h.facility(uow, self.facility, "facility"), self.received_kg)
-        return h.answer("ShipmentReceived", b, received_kg=b.remaining_kg)
+        facility = h.facility(uow, self.facility, "facility")
+        shipped_as = (b.export or {}).get("shipment")
+        chain.receive_shipment(s, b, facility, self.received_kg, self.shipment)
+        return h.answer(
+            "ShipmentReceived", b, received_kg=b.remaining_kg, shipment=self.shipment or shipped_as
+        )
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,19 @@ from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
 
 from lodestone.domain.refusals import Conflict, NotFound
+from lodestone.domain.values import ExportControls
 
 A = TypeVar("A", bound=Aggregate)
 
 
 class UnitOfWork:
-    def __init__(self, repository: Repository[UUID]) -> None:
+    def __init__(
+        self, repository: Repository[UUID], controls: ExportControls | None = None
+    ) -> None:
         self._repository = repository
         self._aggregates: dict[UUID, Aggregate] = {}
+        #: The rules a command applies that are the deployment's to set.
+        self.controls = controls or ExportControls()
 
     def find(self, cls: type[A], id: UUID) -> A | None:
         aggregate = self._aggregates.get(id)

@@ -121,13 +121,19 @@ def state(
         }
     if batch.export:
         consignee = ledger.actor(batch.export["consignee_id"])
+        licence_id = batch.export["licence_id"]  # None: uncontrolled, shipped without one
         result["export"] = {
             # A licence number is the regulator's, but it is issued to one exporter for
             # one consignee: it identifies them as well as their names do.
-            "licence": ledger.licence(batch.export["licence_id"]).number if party else REDACTED,
+            "licence": (ledger.licence(licence_id).number if licence_id else None)
+            if party
+            else REDACTED,
             "destination_country": batch.export["destination_country"],
             "consignee": consignee.code if party else REDACTED,
             "kg": batch.export["kg"],
+            # A shipment stored before v2 has no number; every one of those was controlled.
+            "shipment": batch.export.get("shipment") if party else REDACTED,
+            "controlled": batch.export.get("controlled", True),
         }
     corrections = getattr(batch, "corrections", [])
     result["corrected"] = bool(corrections)

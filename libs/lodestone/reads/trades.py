@@ -382,6 +382,8 @@ def _line(line: ListedLine, composition: Mapping[str, Decimal], names: _Names) -
         "destination_country": line.destination_country,
         "customs_code": line.customs_code,
         "licence": names.licence(line.licence_id),
+        "shipment": line.shipment,
+        "controlled": None if line.controlled is None else bool(line.controlled),
         "corrected_by_version": line.corrected_by,
     }
 

@@ -50,10 +50,12 @@ class TraceOrigin(TypedDict):
 
 
 class ExportView(TypedDict):
-    licence: str | Redacted
+    licence: str | Redacted | None  # None: uncontrolled goods shipped without a licence
     destination_country: str
     consignee: str | Redacted
     kg: str
+    shipment: str | Redacted | None  # the customs declaration or B/L number (None before v2)
+    controlled: bool
 
 
 class QuarantineView(TypedDict):
@@ -343,7 +345,9 @@ class TradeLine(TypedDict):
     contract: str | None
     destination_country: str | None
     customs_code: str | None
-    licence: str | None
+    licence: str | None  # None: an uncontrolled export shipped without one
+    shipment: str | None  # the customs declaration or bill of lading number
+    controlled: bool | None  # exports and their receipts: whether a licence was needed
     corrected_by_version: int | None  # the correction of its time, if any
 
 

@@ -90,16 +90,24 @@ def _sold(c: Context, f: Facts) -> str:
 
 
 def _exported(c: Context, f: Facts) -> str:
+    # Shipments recorded before they had numbers name none (and all had a licence).
+    shipment = f" as shipment {f['shipment']}" if f.get("shipment") else ""
+    under = (
+        f"under licence {c.ref(f['licence_id'])}"
+        if f.get("licence_id")
+        else "without a licence (uncontrolled goods)"
+    )
     return (
-        f"Exported {kg(f['kg'])} by {_who(c, f['exporter_id'])} to {f['destination_country']} "
-        f"under licence {c.ref(f['licence_id'])}: consignee {_who(c, f['consignee_id'])}, "
+        f"Exported {kg(f['kg'])} by {_who(c, f['exporter_id'])} to {f['destination_country']}"
+        f"{shipment} {under}: consignee {_who(c, f['consignee_id'])}, "
         f"end user {f['end_user']}, customs code {f['customs_code']}"
     )
 
 
 def _received(c: Context, f: Facts) -> str:
+    shipment = f" from shipment {f['shipment']}" if f.get("shipment") else ""
     return (
-        f"Received {kg(f['received_kg'])} by {_who(c, f['receiver_id'])} "
+        f"Received {kg(f['received_kg'])}{shipment} by {_who(c, f['receiver_id'])} "
         f"at {c.ref(f['facility_id'])}"
     )
 

@@ -81,13 +81,20 @@ class TradesProjection(Dispatching):
                 destination_country=event.destination_country,
                 customs_code=event.customs_code,
                 licence_id=event.licence_id,
+                shipment=event.shipment,
+                controlled=int(event.controlled),
             )
         )
 
     @handles(Batch.ShipmentReceived)
     def _received(self, event: Batch.ShipmentReceived, writer: Writer) -> None:
         writer.upsert_line(
-            replace(_line(event, "receipt"), client_id=event.receiver_id, kg=event.received_kg)
+            replace(
+                _line(event, "receipt"),
+                client_id=event.receiver_id,
+                kg=event.received_kg,
+                shipment=event.shipment,
+            )
         )
         writer.fill_receipt(event.originator_id, event.originator_version)
 

@@ -32,6 +32,8 @@ class Line:
     destination_country: str | None = None
     customs_code: str | None = None
     licence_id: UUID | None = None
+    shipment: str | None = None  # exports and receipts: the customs declaration or B/L number
+    controlled: int | None = None  # exports: 1 if the goods needed a licence, else 0
     occurred_at: datetime | None = None  # in UTC
     month: str | None = None  # YYYY-MM of occurred_at, in UTC
     corrected_by: int | None = None  # the version of the latest correction of its time
@@ -88,6 +90,8 @@ class ListedLine:
     destination_country: str | None
     customs_code: str | None
     licence_id: UUID | None
+    shipment: str | None
+    controlled: int | None
     occurred_at: datetime | None
     month: str | None
     corrected_by: int | None

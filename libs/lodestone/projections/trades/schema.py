@@ -57,6 +57,8 @@ _LINE_COLUMNS = (
     Column("destination_country", Kind.TEXT),
     Column("customs_code", Kind.TEXT),
     Column("licence_id", Kind.UUID),
+    Column("shipment", Kind.TEXT),
+    Column("controlled", Kind.INT),  # 1 | 0
     Column("occurred_at", Kind.TIME),
     Column("month", Kind.TEXT),
     Column("corrected_by", Kind.INT),
@@ -147,7 +149,14 @@ UPSERT_ELEMENT = upsert(ELEMENTS, newer="version")
 UPSERT_LINE = upsert(LINES, keep_nulls=True, newer="revision")
 UPSERT_PARTY = upsert(PARTIES)
 
-_FROM_EXPORT = ("seller_id", "end_user", "destination_country", "customs_code", "licence_id")
+_FROM_EXPORT = (
+    "seller_id",
+    "end_user",
+    "destination_country",
+    "customs_code",
+    "licence_id",
+    "controlled",
+)
 
 
 def _fill_receipt(dialect: Dialect) -> str:

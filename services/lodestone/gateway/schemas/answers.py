@@ -22,6 +22,8 @@ class Recorded(BaseModel):
     buyer: str | None = None
     volume_kg: str | None = None
     to_facility: str | None = None
+    shipment: str | None = None
+    controlled: str | None = Field(None, description="true | false: whether a licence was needed")
     licence: str | None = None
     kg: str | None = None
     licence_remaining_kg: str | None = None

@@ -217,14 +217,27 @@ class BatchMoved(EventIn):
 class ShipmentExported(EventIn):
     path = "shipment-exported"
     description = (
-        "Goods leave the country under an export licence: item, customs code, destination, "
-        "consignee, end user, validity and remaining quantity are checked, and the licence is drawn."
+        "Goods leave the country as a numbered shipment. Controlled goods (the metals, alloys, "
+        "oxides and compounds of Sm, Gd, Tb, Dy, Lu, Sc and Y; SmCo magnets; NdFeB magnets "
+        "containing Tb or Dy, each above 0.01 wt%) need an export licence: item, customs code, "
+        "destination, consignee, end user, validity and remaining quantity are checked, and the "
+        "licence is drawn. Uncontrolled goods (a plain NdFeB magnet, La/Ce products) may ship "
+        "without one and are recorded as uncontrolled."
     )
     command = c.ExportShipment
 
     type: Literal["ShipmentExported"] = "ShipmentExported"
     batch: BatchRef
-    licence: Ref
+    shipment: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The customs declaration or bill of lading number",
+            examples=["BL-2026-000117"],
+        ),
+    ]
+    licence: Ref | None = Field(None, description="Required for controlled goods")
     consignee: Ref
     destination_country: Annotated[str, Field(min_length=2, max_length=2)]
     end_user: Ref
@@ -241,6 +254,9 @@ class ShipmentReceived(EventIn):
     facility: Ref
     received_kg: ExactDecimal | None = Field(
         None, description="Measured on arrival; defaults to the shipped mass"
+    )
+    shipment: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="The shipment received; must be the one the batch left on"
     )
 
 
