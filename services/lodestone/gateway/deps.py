@@ -21,11 +21,14 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_principal(
+    request: Request,
     runtime: RuntimeDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    return authenticate(runtime.settings, runtime.ledger, authorization, x_api_key)
+    principal = authenticate(runtime.settings, runtime.ledger, authorization, x_api_key)
+    request.state.principal = principal  # a refused write is recorded with its caller
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

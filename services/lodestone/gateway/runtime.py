@@ -13,14 +13,23 @@ from typing import Any
 
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import build_genealogy_view, build_ledger, build_ledger_tables
+from lodestone.bootstrap.stores import (
+    build_genealogy_view,
+    build_ledger,
+    build_ledger_tables,
+    build_refusal_log,
+    open_view,
+)
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
+from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.refusals import RefusalLog
+from lodestone.projections.registry import REGISTRY
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
-from lodestone.streaming.projector import Projector, genealogy_projector
+from lodestone.streaming.projector import Projector, genealogy_projector, log_projector
 from lodestone.streaming.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,22 @@ class Runtime:
         self.projector: Projector | None = (
             genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
         )
+        # Every other registered read model: a view each and, embedded, a projector each.
+        self.views: dict[str, View[Any]] = {
+            entry.name: open_view(settings, entry)
+            for entry in REGISTRY
+            if entry.name != "genealogy"
+        }
+        self._projectors: dict[str, Projector] = (
+            {
+                name: log_projector(self.ledger, REGISTRY[name].projection(), view)
+                for name, view in self.views.items()
+            }
+            if settings.embedded_projector
+            else {}
+        )
+        # Refused writes, counted beside the read models (not events: see problems.py).
+        self.refusals: RefusalLog = build_refusal_log(settings)
         # History, bundles, verify, the relay and the checkpoints, on one connection.
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
@@ -46,6 +71,8 @@ class Runtime:
     def start(self) -> None:
         if self.projector is not None:
             self._spawn("genealogy-projector", self.projector.run)
+        for name, projector in self._projectors.items():
+            self._spawn(f"{name}-projector", projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
             self._spawn("relay", self._relay)
         self._spawn("checkpoints", self._checkpoints)
@@ -114,6 +141,13 @@ class Runtime:
             self.projector.catch_up()
         return self.view
 
+    def fresh(self, name: str) -> View[Any]:
+        """Read model ``name``'s view, caught up with every event recorded so far."""
+        projector = self._projectors.get(name)
+        if projector is not None:
+            projector.catch_up()
+        return self.views[name]
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
@@ -121,5 +155,8 @@ class Runtime:
         for kafka in self._producers:
             kafka.close()
         self.view.close()
+        for view in self.views.values():
+            view.close()
+        self.refusals.close()
         self._tables.close()
         self.ledger.close()
