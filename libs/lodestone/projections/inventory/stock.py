@@ -55,7 +55,7 @@ def advance(before: Position, step: Step) -> tuple[Position, list[Movement]]:
         after = Position(
             before.actor_id, before.facility_id, EXACT.subtract(before.remaining_kg, kg)
         )
-        return after, [_leg(step, 0, before, -kg)]
+        return after, [_leg(step, 0, before, _negated(kg))]
     if step.kind not in RELOCATIONS:
         raise ValueError(f"step kind {step.kind!r}")
     if step.kind == MOVED:
@@ -68,7 +68,10 @@ def advance(before: Position, step: Step) -> tuple[Position, list[Movement]]:
         to = Position(step.actor_id, step.facility_id, before.remaining_kg)
     if step.void:  # it did not happen: the batch stayed where it was
         return before, [_leg(step, 0, before, ZERO), _leg(step, 1, to, ZERO)]
-    return to, [_leg(step, 0, before, -before.remaining_kg), _leg(step, 1, to, to.remaining_kg)]
+    return to, [
+        _leg(step, 0, before, _negated(before.remaining_kg)),
+        _leg(step, 1, to, to.remaining_kg),
+    ]
 
 
 def replay(steps: Iterable[Step]) -> tuple[Position, list[Movement]]:
@@ -79,6 +82,12 @@ def replay(steps: Iterable[Step]) -> tuple[Position, list[Movement]]:
         position, legs = advance(position, step)
         movements += legs
     return position, movements
+
+
+def _negated(kg: Decimal) -> Decimal:
+    # 0 - kg, not -kg: -Decimal(0) is Decimal("-0"), which SQLite would keep as "-0" and
+    # PostgreSQL as 0 (the two fingerprints must agree).
+    return EXACT.subtract(ZERO, kg)
 
 
 def _kg(step: Step) -> Decimal:
