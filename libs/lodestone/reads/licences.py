@@ -1,13 +1,18 @@
 """Licences and quotas as a caller may see them: issued, drawn, remaining, expiry, the
 refused attempts that named them, each draw with its event and quota use by month.
 
-The rule of ``registry.licence`` holds here too: a quota's holder (a mine or separator)
-is shown as provenance is; an export licence's holder, consignee, end user, end use and
+The rule of ``registry.licence`` holds for a licence the caller names (its draws): a
+quota's holder is shown; an export licence's holder, consignee, end user, end use and
 contract are commercial details, shown to its holder, its consignee, auditors,
-regulators and admins only. A holder filter matches only licences whose holder the
-caller may see, so that it cannot be probed. The draws of an export licence are its
+regulators and admins only. The list goes one step further, because it names licences
+nobody asked for: a licence number identifies its holder as well as its name does
+(numbers often spell the holder's code), so a licence whose holder is not provenance
+(an export licence, a separation quota) is listed to non-parties without its id,
+number and holder: its kind, figures, validity and refused attempts only. A mining
+quota's holder is a mine, provenance open to all. A holder filter matches only
+licences listed with their holder, so that it cannot be probed. The draws of an export licence are its
 shipments: an operator that is not party to it may not list them; each draw names its
-batch to whoever may see that batch (a mine's ore lot: anyone).
+batch to whoever may see that batch (a mine's ore lot drawing a quota: anyone).
 
 Refused attempts (how many writes that named a licence were refused, per rule) are
 shown to its parties, analysts, auditors, regulators and admins.
@@ -43,6 +48,7 @@ LicencesSource = Callable[[], LicencesView]
 SEES_REFUSALS = frozenset({Role.ANALYST, Role.AUDITOR, Role.REGULATOR, Role.ADMIN})
 
 EXPORT = LicenceKind.EXPORT_LICENCE.value
+MINING = LicenceKind.MINING_QUOTA.value
 
 
 def licences(
@@ -71,14 +77,23 @@ def licences(
         row
         for row in source.licences()
         if (wanted is None or row.kind == wanted)
-        and (holder_id is None or (row.holder_id == holder_id and _holder_shown(row, principal)))
+        and (holder_id is None or (row.holder_id == holder_id and listed_openly(row, principal)))
         and (expiring_before is None or row.valid_until < expiring_before)
     ]
+    # Named ones by number, then the others in an order that says nothing of their numbers.
+    rows.sort(
+        key=lambda r: (
+            (0, r.number, "", "")
+            if listed_openly(r, principal)
+            else (1, r.kind, r.valid_until.isoformat(), str(r.max_kg))
+        )
+    )
     parties = source.parties({id for row in rows for id in (row.holder_id, row.consignee_id) if id})
     counts = refusals.counts([row.number for row in rows])
     return {
         "licences": [
-            summary(row, parties, counts.get(row.number, {}), principal, now) for row in rows
+            summary(row, parties, counts.get(row.number, {}), principal, now, named=False)
+            for row in rows
         ]
     }
 
@@ -112,8 +127,10 @@ def draws(
     for draw in found:
         by_month[draw.month] = EXACT.add(by_month.get(draw.month, ZERO), draw.kg)
     return {
-        "licence": summary(row, parties, counts, principal, now),
-        "draws": [_draw(ledger, d, positions.get(d.version), principal) for d in found],
+        "licence": summary(row, parties, counts, principal, now, named=True),
+        "draws": [
+            _draw(ledger, d, positions.get(d.version), principal, row.kind != EXPORT) for d in found
+        ],
         "by_month": cast(dict[str, str], plain(dict(sorted(by_month.items())))),
     }
 
@@ -124,14 +141,20 @@ def summary(
     refused: dict[str, int],
     principal: Principal,
     now: datetime,
+    *,
+    named: bool,
 ) -> LicenceSummary:
+    """``named``: the caller gave the number (else the licence is one of a list)."""
     export = row.kind == EXPORT
     sees = principal.sees_commercial(row.holder_id, row.consignee_id)
+    identified = named or listed_openly(row, principal)
     body: dict[str, Any] = {
-        "id": row.id,
-        "number": row.number,
+        "id": row.id if identified else None,
+        "number": row.number if identified else REDACTED,
         "kind": row.kind,
-        "holder": _code(parties, row.holder_id) if sees or not export else REDACTED,
+        "holder": _code(parties, row.holder_id)
+        if identified and (sees or not export)
+        else REDACTED,
         "unit": "kg REO" if LicenceKind(row.kind) in QUOTAS else "kg",
         "max_kg": row.max_kg,
         "drawn_kg": row.drawn_kg,
@@ -158,7 +181,9 @@ def summary(
     return cast(LicenceSummary, plain(body))
 
 
-def _draw(ledger: Ledger, draw: Draw, position: int | None, principal: Principal) -> DrawView:
+def _draw(
+    ledger: Ledger, draw: Draw, position: int | None, principal: Principal, quota: bool
+) -> DrawView:
     return cast(
         DrawView,
         plain(
@@ -167,7 +192,7 @@ def _draw(ledger: Ledger, draw: Draw, position: int | None, principal: Principal
                 "position": position,
                 "kind": draw.kind,
                 "cause": draw.cause,
-                "batch": _batch(ledger, draw.batch_id, principal),
+                "batch": _batch(ledger, draw.batch_id, principal, quota),
                 "batch_id": draw.batch_id,
                 "kg": draw.kg,
                 "occurred_at": draw.occurred_at,
@@ -178,20 +203,23 @@ def _draw(ledger: Ledger, draw: Draw, position: int | None, principal: Principal
     )
 
 
-def _batch(ledger: Ledger, id: UUID, principal: Principal) -> Any:
-    """ACTOR/LOT of the batch drawn for, to whoever may see it (an origin lot's is
-    provenance); None when the id is not a batch (a separation names its record)."""
+def _batch(ledger: Ledger, id: UUID, principal: Principal, quota: bool) -> Any:
+    """ACTOR/LOT of the batch drawn for, to whoever may see it: the batch's parties and
+    overseers, and for a quota anyone when it is an origin lot (the mine's ore lot is
+    provenance; an exported one would tell whose shipment it was). None when the id is
+    not a batch (a separation names its transformation's record)."""
     try:
         batch = ledger.batch(str(id))
     except NotFound:
         return None
-    if batch.origin or batches.sees(batch, principal):
+    if (quota and batch.origin) or batches.sees(batch, principal):
         return batch.reference
     return REDACTED
 
 
-def _holder_shown(row: LicenceRow, principal: Principal) -> bool:
-    return row.kind != EXPORT or principal.sees_commercial(row.holder_id, row.consignee_id)
+def listed_openly(row: LicenceRow, principal: Principal) -> bool:
+    """Whether a list shows this licence's number and holder to the caller."""
+    return row.kind == MINING or principal.sees_commercial(row.holder_id, row.consignee_id)
 
 
 def _party_to(row: LicenceRow, principal: Principal) -> bool:

@@ -347,8 +347,8 @@ class Inventory(TypedDict):
 
 
 class LicenceSummary(TypedDict):
-    id: str
-    number: str
+    id: str | None  # null with the number, in a list, for a non-party (see reads.licences)
+    number: str | Redacted
     kind: str
     holder: str | Redacted  # an export licence's holder: parties only
     unit: str

@@ -40,9 +40,12 @@ def list_licences(
     recorded beside the read models, never in the ledger.
 
     An export licence's holder, consignee, end user, end use and contract are shown to
-    its holder, its consignee, auditors, regulators and admins only; a ``holder`` filter
-    matches only licences whose holder the caller may see. Refused attempts are shown to
-    the licence's parties, analysts, auditors, regulators and admins."""
+    its holder, its consignee, auditors, regulators and admins only. A licence number
+    identifies its holder as its name does: an export licence or a separation quota is
+    listed to others without its id, number and holder (a mining quota's holder is a
+    mine, provenance open to all); a ``holder`` filter matches only licences listed with
+    their holder. Refused attempts are shown to the licence's parties, analysts,
+    auditors, regulators and admins."""
     return reads.licences(
         _view(runtime),
         runtime.refusals,
