@@ -16,12 +16,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from lodestone.bootstrap import stores
+from lodestone.bootstrap.settings import Settings
 from lodestone.domain.batches import Batch, Status
 from lodestone.infra.postgres.database import postgres_env
 from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.projections.base import View
-from lodestone.projections.inventory import InventoryView, stock
+from lodestone.projections.inventory import InventoryView, lots_from, lots_now, stock
 from lodestone.projections.inventory.postgres import PostgresInventoryView
 from lodestone.projections.inventory.sqlite import SQLiteInventoryView
 from lodestone.projections.licences import LicencesView
@@ -215,8 +217,6 @@ def _history(ledger: Ledger, id: UUID) -> list[Any]:
 
 
 def view_stock(view: InventoryView, at_: datetime | None = None) -> dict[tuple[Any, Any, UUID], D]:
-    from lodestone.projections.inventory import lots_from, lots_now
-
     if at_ is None:
         return {(a, f, b): kg for a, f, b, kg in lots_now(view.held())}
     return {(a, f, b): kg for a, f, b, kg in lots_from(view.movements(at_))}
@@ -388,3 +388,21 @@ def test_a_rebuild_of_the_licences_keeps_the_refused_attempts(
     cast(View[Any], view).reset()
 
     assert refusal_log.counts() == {"N-Q": {"licence-remaining": 1}}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_registry_opens_the_view_of_the_configured_database(
+    backend: Backend, tmp_path: Path, model: str
+) -> None:
+    url = backend.url if isinstance(backend, PostgresBackend) else None
+    settings = Settings(data_dir=tmp_path / "data", postgres_url=url)
+    view = stores.open_view(settings, REGISTRY[model])
+    log = stores.build_refusal_log(settings)
+    try:
+        on_sqlite, on_postgres = VIEWS[model]
+        assert isinstance(view, on_postgres if url else on_sqlite)
+        assert view.position("ledger") == 0
+        assert log.counts() == {}
+    finally:
+        log.close()
+        view.close()
