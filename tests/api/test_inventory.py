@@ -133,6 +133,13 @@ def test_an_unknown_actor_is_refused_naming_the_field(world: World) -> None:
     assert (response.json()["field"], response.json()["rule"]) == ("actor", "exists")
 
 
+def test_a_malformed_facility_code_is_refused_naming_the_field(world: World) -> None:
+    response = world.get("/v1/inventory?facility=no%20such%20code", "regulator")
+
+    assert (response.status_code, response.headers["content-type"]) == (422, PROBLEM)
+    assert (response.json()["field"], response.json()["rule"]) == ("facility", "code")
+
+
 def test_an_export_in_transit_is_its_exporter_s_at_no_facility(world: World) -> None:
     world.report(
         "shipment-exported",

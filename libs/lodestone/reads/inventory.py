@@ -17,7 +17,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from lodestone.domain.access import Principal, Role
-from lodestone.domain.refusals import Forbidden, NotFound
+from lodestone.domain.refusals import Forbidden, InvalidInput, NotFound
 from lodestone.domain.values import EXACT, ZERO, aware
 from lodestone.ledger import Ledger
 from lodestone.projections.inventory import Holding, InventoryView, Place, stock
@@ -73,10 +73,11 @@ def inventory(
 
 
 def _resolve(find: Callable[[], UUID], field: str) -> UUID:
+    """The id a filter names; a refusal names the filter."""
     try:
         return find()
-    except NotFound as missing:
-        raise NotFound(field, "exists", missing.detail) from None
+    except (NotFound, InvalidInput) as refused:
+        raise type(refused)(field, refused.rule, refused.detail) from None
 
 
 def _by_holder(found: Iterable[Holding], places: dict[UUID, Place]) -> list[StockLine]:
