@@ -4,7 +4,10 @@ see a company's identity cannot reach it, directly or by joining answers.
 Each caller starts from what anyone may know (the mines' ore lots: mines are
 provenance, not clients) and then follows every reference any answer gave it: batch
 ids to ``/v1/batches?id=``, ACTOR/LOT references to state, traces and provenance,
-codes to the actor and facility directories, licence numbers to ``/v1/licences``.
+codes to the actor and facility directories, licence numbers to ``/v1/licences``, and
+an entry it reached there to that licence's draws or that actor's or facility's stock
+(``/v1/inventory?actor=``); the inventory and the licence list are where every caller
+may start too.
 No answer may contain the code or the name of a company the caller may not see, nor
 an unredacted contract, price or consignee.
 """
@@ -33,6 +36,8 @@ from tests.api.conftest import ADMIN_KEY, bearer
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,}$")
+FIGURE = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a mass or a count, not a code: not followed
+FOUND = re.compile(r"^/v1/(actors|facilities|licences)/([^/?]+)$")
 COMMERCIAL = ("contract", "price", "currency", "consignee", "end_user", "end_use")
 MAX_REQUESTS = 4_000
 #: Answers of the read models that need no reference: every walk starts there too.
@@ -44,6 +49,8 @@ READ_MODEL_STARTS = [
     "/v1/trades/totals?by=element",
     "/v1/dashboards/exports",
     "/v1/dashboards/top-clients",
+    "/v1/inventory",
+    "/v1/licences",
 ]
 
 
@@ -145,15 +152,26 @@ def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> 
         answers.append(f"{url} {response.text}")
         if response.status_code != 200:
             continue
+        # What a directory entry the caller reached leads to: a licence's draws, the
+        # stock of an actor or at a facility.
+        found = FOUND.match(url)
+        if found:
+            kind, code = found.groups()
+            follow(
+                f"/v1/licences/{code}/draws"
+                if kind == "licences"
+                else f"/v1/inventory?{kind.rstrip('s').replace('facilitie', 'facility')}={code}"
+            )
         for value in _strings(response.json()):
             if UUID_TEXT.fullmatch(value):
                 follow(f"/v1/batches?id={value}")
             elif REFERENCE.match(value):
                 for tail in ("", "/upstream", "/downstream", "/provenance"):
                     follow(f"/v1/batches/{value}{tail}")
-            elif CODE.match(value):
+            elif CODE.match(value) and not FIGURE.fullmatch(value):
                 for prefix in ("/v1/actors/", "/v1/facilities/", "/v1/licences/"):
                     follow(prefix + value)
+
     return answers
 
 

@@ -142,6 +142,13 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/batches/{actor}/{lot}/upstream"): Rule(EVERYONE, scene=ore_1),
     ("GET", "/v1/batches/{actor}/{lot}/downstream"): Rule(EVERYONE, scene=ore_1),
     ("GET", "/v1/batches/{actor}/{lot}/provenance"): Rule(EVERYONE, scene=ore_1),
+    # inventory and licences: reads (operators see their own stock; an export licence's
+    # shipments are its parties')
+    ("GET", "/v1/inventory"): Rule(EVERYONE, scene=ore_1),
+    ("GET", "/v1/licences"): Rule(EVERYONE),
+    ("GET", "/v1/licences/{number}/draws"): Rule(
+        EVERYONE - {"magnets", "other"}, scene=lambda w: {"number": "EX-1"}
+    ),
     # events
     ("POST", "/v1/events/ore-extracted"): Rule(
         STEP_REPORTERS, body=lambda: ore("ORE-9", "1000"), reporting_for="MINECO"

@@ -83,8 +83,8 @@ def test_the_genealogy_projection_routes_every_batch_event_but_no_credential_eve
 
 
 def test_the_registry_lists_the_genealogy() -> None:
-    assert REGISTRY.names() == ["genealogy", "trades"]
-    assert [e.name for e in REGISTRY.select()] == ["genealogy", "trades"]
+    assert REGISTRY.names() == ["genealogy", "trades", "inventory", "licences"]
+    assert [e.name for e in REGISTRY.select()] == ["genealogy", "trades", "inventory", "licences"]
     assert [e.name for e in REGISTRY.select(["genealogy", "genealogy"])] == ["genealogy"]
     assert REGISTRY["genealogy"].projection is GenealogyProjection
     assert REGISTRY["genealogy"].version == 1

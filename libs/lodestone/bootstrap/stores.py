@@ -24,6 +24,7 @@ from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows, PositionStore
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.refusals import RefusalLog
 from lodestone.projections.registry import REGISTRY, Registered
 
 
@@ -106,3 +107,15 @@ def build_event_rows(settings: Settings) -> EventRows:
         return PostgresEventRows(settings.postgres_url.get_secret_value())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SQLiteEventRows(settings.event_store_path)
+
+
+def build_refusal_log(settings: Settings) -> RefusalLog:
+    """Refused attempts, beside the read models (their database, a table of their own)."""
+    if settings.postgres_url is not None:
+        from lodestone.projections.refusals.postgres import PostgresRefusalLog
+
+        return PostgresRefusalLog(settings.postgres_url.get_secret_value())
+    from lodestone.projections.refusals.sqlite import SQLiteRefusalLog
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteRefusalLog(settings.read_model_path)

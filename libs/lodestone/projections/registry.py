@@ -12,6 +12,10 @@ from typing import Any
 from lodestone.projections.base import Projection, View
 from lodestone.projections.genealogy import schema as genealogy_schema
 from lodestone.projections.genealogy.projection import GenealogyProjection
+from lodestone.projections.inventory import schema as inventory_schema
+from lodestone.projections.inventory.projection import InventoryProjection
+from lodestone.projections.licences import schema as licences_schema
+from lodestone.projections.licences.projection import LicencesProjection
 from lodestone.projections.tables import Layout
 from lodestone.projections.tracking import TRACKING, VERSIONS
 from lodestone.projections.trades import schema as trades_schema
@@ -103,9 +107,37 @@ def _trades_postgres(url: str) -> View[Any]:
     return PostgresTradesView(url)
 
 
+def _inventory_sqlite(path: Path) -> View[Any]:
+    from lodestone.projections.inventory.sqlite import SQLiteInventoryView
+
+    return SQLiteInventoryView(path)
+
+
+def _inventory_postgres(url: str) -> View[Any]:
+    from lodestone.projections.inventory.postgres import PostgresInventoryView
+
+    return PostgresInventoryView(url)
+
+
+def _licences_sqlite(path: Path) -> View[Any]:
+    from lodestone.projections.licences.sqlite import SQLiteLicencesView
+
+    return SQLiteLicencesView(path)
+
+
+def _licences_postgres(url: str) -> View[Any]:
+    from lodestone.projections.licences.postgres import PostgresLicencesView
+
+    return PostgresLicencesView(url)
+
+
 REGISTRY = Registry(
     Registered(
         GenealogyProjection, genealogy_schema.LAYOUT, _genealogy_sqlite, _genealogy_postgres
     ),
     Registered(TradesProjection, trades_schema.LAYOUT, _trades_sqlite, _trades_postgres),
+    Registered(
+        InventoryProjection, inventory_schema.LAYOUT, _inventory_sqlite, _inventory_postgres
+    ),
+    Registered(LicencesProjection, licences_schema.LAYOUT, _licences_sqlite, _licences_postgres),
 )

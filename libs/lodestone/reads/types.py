@@ -406,3 +406,83 @@ class TopClients(TypedDict):
     kinds: list[str]
     element: str | None
     clients: list[TopClient]
+
+
+# --- inventory ----------------------------------------------------------------------------
+
+
+class StockLine(TypedDict):
+    """What one holder holds at one facility of one material (``actor`` and ``facility``
+    left out of an analyst's answer, which is by country and material)."""
+
+    actor: NotRequired[PartyRef]
+    facility: NotRequired[PartyRef | None]  # null: in transit on an export shipment
+    country: str | None  # where it is held (the facility's country); null in transit
+    in_transit: bool
+    material: str
+    kg: str
+    batches: int
+    elements: dict[str, str]  # kg of each element: mass x mass fraction
+
+
+class StockTotals(TypedDict):
+    kg: str
+    by_material: dict[str, str]
+    by_element: dict[str, str]
+
+
+class Inventory(TypedDict):
+    at: str | None  # the moment asked (event time); null: now
+    clock: str  # occurred: stock by when steps happened, as reported and corrected
+    grouping: str  # holder (actor, facility, material) | country (country, material)
+    lines: list[StockLine]
+    totals: StockTotals
+
+
+# --- licences and quotas ------------------------------------------------------------------
+
+
+class LicenceSummary(TypedDict):
+    id: str | None  # null with the number, in a list, for a non-party (see reads.licences)
+    number: str | Redacted
+    kind: str
+    holder: str | Redacted  # an export licence's holder: parties only
+    unit: str
+    max_kg: str
+    drawn_kg: str
+    remaining_kg: str
+    draws: int
+    valid_from: str
+    valid_until: str  # the expiry
+    expired: bool
+    issued_at: str
+    refused_attempts: dict[str, int] | Redacted  # per rule broken
+    items: NotRequired[list[dict[str, Any]]]
+    destination_country: NotRequired[str | None]
+    consignee: NotRequired[str | Redacted | None]
+    end_user: NotRequired[str | Redacted | None]
+    end_use: NotRequired[str | Redacted | None]
+    contract: NotRequired[str | Redacted | None]
+
+
+class LicenceList(TypedDict):
+    licences: list[LicenceSummary]
+
+
+class DrawView(TypedDict):
+    version: int  # the licence's version this event made
+    position: int | None  # its store position (see the history endpoints)
+    kind: str  # draw | correction
+    cause: str  # extraction | separation | export | correction
+    batch: str | Redacted | None  # ACTOR/LOT drawn for; null: a separation's record
+    batch_id: str
+    kg: str  # negative for a correction that gives back
+    occurred_at: str
+    month: str  # the month it counts in (a correction: its draw's month)
+    corrects_version: int | None
+
+
+class LicenceDraws(TypedDict):
+    licence: LicenceSummary
+    draws: list[DrawView]
+    by_month: dict[str, str]  # quota use over time: kg drawn per month (UTC)

@@ -21,8 +21,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_principal(
-    runtime: RuntimeDep,
     request: Request,
+    runtime: RuntimeDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
@@ -34,7 +34,7 @@ def principal_of(
 ) -> Principal:
     """The caller, checked against the keys, with wrong keys counted per client address."""
     address = request.client.host if request.client else ""
-    return authenticate(
+    principal = authenticate(
         runtime.settings,
         runtime.ledger,
         authorization,
@@ -42,6 +42,8 @@ def principal_of(
         throttle=runtime.throttle,
         address=address,
     )
+    request.state.principal = principal  # a refused write is recorded with its caller
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

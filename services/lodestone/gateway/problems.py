@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from lodestone.domain.refusals import Refusal
+from lodestone.gateway import refused
 from lodestone.gateway.body import BodyRefused
 from lodestone.gateway.schemas.events import EVENT_PATHS
 
@@ -90,14 +91,25 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
+def _counted(request: Request, response: JSONResponse, rule: str, field: str) -> JSONResponse:
+    """A refused write is also recorded, so that it can be counted (``refused``); a
+    failure to record it is logged and never changes the answer."""
+    try:
+        refused.record(request, response.status_code, rule, field)
+    except Exception:
+        log.warning("a refused attempt on %s was not recorded", request.url.path, exc_info=True)
+    return response
+
+
 def _refusal(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refusal)
     status = STATUS[exc.kind]
     if exc.kind == "not-found" and exc.field:
         status = 422  # the body names something that does not exist: fix the request
-    return problem(
+    response = problem(
         status, TITLES[exc.kind], exc.detail, exc.rule, exc.field, instance=request.url.path
     )
+    return _counted(request, response, exc.rule, exc.field)
 
 
 def _validation(request: Request, exc: Exception) -> JSONResponse:
@@ -114,7 +126,7 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
                 field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
         errors.append({"field": field, "rule": rule, "detail": error.get("msg", "")})
     first = errors[0] if errors else {"field": "", "rule": "invalid", "detail": "invalid request"}
-    return problem(
+    response = problem(
         422,
         "Invalid request",
         f"{first['field'] or 'request'}: {first['detail']}",
@@ -123,6 +135,7 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
         errors=errors,
         instance=request.url.path,
     )
+    return _counted(request, response, first["rule"], first["field"])
 
 
 def _http(request: Request, exc: Exception) -> JSONResponse:
@@ -145,7 +158,7 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
     )
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
-    return response
+    return _counted(request, response, rule, "")
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,12 @@ from typing import Any, cast
 
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import build_ledger, build_ledger_tables, open_view
+from lodestone.bootstrap.stores import (
+    build_ledger,
+    build_ledger_tables,
+    build_refusal_log,
+    open_view,
+)
 from lodestone.gateway.auth import Throttle
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
@@ -22,6 +27,7 @@ from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.refusals import RefusalLog
 from lodestone.projections.registry import REGISTRY
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.projector import Projector, log_projector
@@ -47,6 +53,8 @@ class Runtime:
         )
         self.view = cast(GenealogyView, self.views["genealogy"])
         self.projector: Projector | None = self.projectors.get("genealogy")
+        # Refused writes, counted beside the read models (not events: see problems.py).
+        self.refusals: RefusalLog = build_refusal_log(settings)
         # History, bundles, verify, the relay and the checkpoints, on one connection.
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
@@ -141,5 +149,6 @@ class Runtime:
             kafka.close()
         for view in self.views.values():
             view.close()
+        self.refusals.close()
         self._tables.close()
         self.ledger.close()

@@ -7,14 +7,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.datastructures import State
 
 from lodestone.domain.access import Principal
+from lodestone.domain.refusals import Refusal
+from lodestone.gateway import refused
 from lodestone.gateway.deps import IdempotencyKey, RuntimeDep, roles
 from lodestone.gateway.runtime import Runtime
 from lodestone.ledger.application import Outcome
@@ -35,11 +38,13 @@ def submitters(*commands: type[Command]) -> Any:
 
 @dataclass(frozen=True)
 class Write:
-    """One write request: the runtime it reaches, its path and its Idempotency-Key."""
+    """One write request: the runtime it reaches, its path, its Idempotency-Key and the
+    request's state (where a refusal notes the licence it concerned)."""
 
     runtime: Runtime
     path: str
     idempotency_key: str | None
+    state: State = field(default_factory=State)
 
     def execute(
         self,
@@ -49,13 +54,17 @@ class Write:
         *,
         bulk: bool = False,
     ) -> Outcome:
-        return self.runtime.ledger.execute(
-            principal,
-            commands,
-            idempotency_key=self.idempotency_key,
-            fingerprint=fingerprint(self.path, body),
-            bulk=bulk,
-        )
+        try:
+            return self.runtime.ledger.execute(
+                principal,
+                commands,
+                idempotency_key=self.idempotency_key,
+                fingerprint=fingerprint(self.path, body),
+                bulk=bulk,
+            )
+        except Refusal as refusal:
+            refused.note(self.state, commands, refusal)
+            raise
 
     def submit(
         self,
@@ -77,7 +86,7 @@ def created(content: Any, outcome: Outcome) -> JSONResponse:
 async def get_write(  # async: no thread hop for building a value
     request: Request, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> Write:
-    return Write(runtime, request.url.path, idempotency_key)
+    return Write(runtime, request.url.path, idempotency_key, request.state)
 
 
 #: Ask for it before the principal: the OpenAPI document then lists the Idempotency-Key
