@@ -346,7 +346,7 @@ def test_a_refused_attempt_records_who_where_and_why_but_nothing_of_the_body(
 
 def test_a_field_named_by_the_caller_is_masked_in_the_record(world: World) -> None:
     # Element keys are at most 3 characters (the schema), but still the caller's words.
-    composition = {"Nd": "0.03", "Qx": "0.01"}
+    composition = {"Nd": "0.03", "A;B": "0.01"}
     world.refused("/v1/events/ore-extracted", ore("ORE-1", composition=composition))
 
     [attempt] = world.client.app.state.runtime.refusals.attempts()  # type: ignore[attr-defined]
