@@ -576,7 +576,7 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 #: Bump when demo_store() records something else for the same parameters.
 #: 2: every stored event carries its chained hash (tamper evidence, lodestone.integrity).
-DEMO_STORE_VERSION = 2
+DEMO_STORE_VERSION = 3  # 3: exports are numbered shipments
 #: The demo stores about 2.25 events per command; asking for target/2.2 commands gives a
 #: store with a little more than the target (the benchmarks cap where they need exact).
 DEMO_EVENTS_PER_COMMAND = 2.2
