@@ -7,20 +7,29 @@ are ``lodestone relay`` and ``lodestone project``."""
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import build_genealogy_view, build_ledger, build_ledger_tables
+from lodestone.bootstrap.stores import (
+    build_genealogy_view,
+    build_ledger,
+    build_ledger_tables,
+    open_view,
+)
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
+from lodestone.projections.anomalies import AnomaliesProjection, AnomaliesView, Thresholds
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.registry import REGISTRY
+from lodestone.reads.anomalies import AnomalyBook
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
-from lodestone.streaming.projector import Projector, genealogy_projector
+from lodestone.streaming.projector import Projector, genealogy_projector, log_projector
 from lodestone.streaming.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,21 @@ class Runtime:
         self.projector: Projector | None = (
             genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
         )
+        # The anomalies read model, its projector on the embedded default, and the rules
+        # evaluated over it once per position it reaches.
+        self.anomalies_view = cast(AnomaliesView, open_view(settings, REGISTRY["anomalies"]))
+        self.anomalies_projector: Projector | None = (
+            log_projector(self.ledger, AnomaliesProjection(), self.anomalies_view)
+            if settings.embedded_projector
+            else None
+        )
+        key = settings.pseudonym_key
+        self.anomalies = AnomalyBook(
+            self.fresh_anomalies,
+            Thresholds.with_overrides(settings.anomaly_thresholds),
+            pseudonym_key=key.get_secret_value().encode() if key else secrets.token_bytes(32),
+            state=self.anomalies_projector.position if self.anomalies_projector else None,
+        )
         # History, bundles, verify, the relay and the checkpoints, on one connection.
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
@@ -46,6 +70,8 @@ class Runtime:
     def start(self) -> None:
         if self.projector is not None:
             self._spawn("genealogy-projector", self.projector.run)
+        if self.anomalies_projector is not None:
+            self._spawn("anomalies-projector", self.anomalies_projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
             self._spawn("relay", self._relay)
         self._spawn("checkpoints", self._checkpoints)
@@ -114,6 +140,12 @@ class Runtime:
             self.projector.catch_up()
         return self.view
 
+    def fresh_anomalies(self) -> AnomaliesView:
+        """The anomalies view, caught up as ``fresh_view`` is."""
+        if self.anomalies_projector is not None:
+            self.anomalies_projector.catch_up()
+        return self.anomalies_view
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
@@ -121,5 +153,6 @@ class Runtime:
         for kafka in self._producers:
             kafka.close()
         self.view.close()
+        self.anomalies_view.close()
         self._tables.close()
         self.ledger.close()

@@ -44,6 +44,9 @@ class Recorded(BaseModel):
     kind: str | None = None
     role: str | None = None
     key: str | None = Field(None, description="A new API key: shown in this answer only")
+    # A review of an anomaly:
+    anomaly_id: str | None = None
+    status: str | None = Field(None, description="The anomaly's status after the review")
 
 
 class BulkRecorded(BaseModel):
