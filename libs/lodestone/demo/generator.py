@@ -1084,10 +1084,11 @@ class _Simulation:
         for lot in swarf:
             self.sell(lot, "GZRECYCLE", "GZRECYCLE-PLANT", sold, "swarf")
         collected = self.at(cycle, 1440)
-        # As much end-of-life feed as 15-50 % of the swarf: most of what is recycled
-        # was mined under a quota.
+        # As much end-of-life feed as 10-30 % of the swarf: most of what is recycled was
+        # mined under a quota, so recycled oxide is not "largely from outside any quota"
+        # (the anomaly rule's 50 %), even after Dy and Tb have gone round a few times.
         feed = _total(lot.kg for lot in swarf)
-        kg = max(Decimal("50"), _kg(feed * self.uniform("0.15", "0.5", 3)))
+        kg = max(Decimal("50"), _kg(feed * self.uniform("0.1", "0.3", 3)))
         comp = {}
         for element, share in sorted(END_OF_LIFE_MAGNETS.items()):
             spread = self.uniform("0.95", "1.05", 3) if element in RARE_EARTHS else Decimal(1)
