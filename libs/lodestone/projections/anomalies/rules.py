@@ -521,7 +521,9 @@ def outside_quota_shares(facts: Facts) -> dict[UUID, dict[str, tuple[Decimal, De
     """Per batch and rare earth it carries: (share of the content no input carried,
     share from recycled intakes), following mass through the genealogy with each step's
     inputs pooled per element (the provenance model). Children are worked out after
-    their parents, iteratively (genealogies can be deep)."""
+    their parents, iteratively (genealogies can be deep). A batch whose making is not
+    known in full yet (its step, or a parent, still to arrive) is left out, and so are
+    its descendants: the rule judges only what it can trace."""
     shares: dict[UUID, dict[str, tuple[Decimal, Decimal]]] = {}
     batches = facts.batches
 
@@ -534,7 +536,8 @@ def outside_quota_shares(facts: Facts) -> dict[UUID, dict[str, tuple[Decimal, De
             return [(batch.made_by, batch.initial_kg or ZERO)]
         return []
 
-    def work_out(batch: BatchFact) -> dict[str, tuple[Decimal, Decimal]]:
+    def work_out(batch: BatchFact) -> dict[str, tuple[Decimal, Decimal]] | None:
+        """None: not known yet (a step or a parent whose facts have not arrived)."""
         composition = batch.composition or {}
         elements = [e for e in sorted(composition) if e in RARE_EARTHS]
         if batch.kind == "mined":
@@ -542,23 +545,24 @@ def outside_quota_shares(facts: Facts) -> dict[UUID, dict[str, tuple[Decimal, De
         if batch.kind == "recycled":
             return {e: (ZERO, ONE) for e in elements}
         links = parents(batch)
-        if not links:
-            return {e: (ONE, ZERO) for e in elements}
-        step = (
-            facts.steps.get(batch.made_by) if batch.kind == "produced" and batch.made_by else None
-        )
+        if not links or any(p not in shares for p, _ in links):
+            return None
+        step = None
+        if batch.kind == "produced" and batch.made_by is not None:
+            step = facts.steps.get(batch.made_by)
+            if step is None:
+                return None
         result: dict[str, tuple[Decimal, Decimal]] = {}
         for element in elements:
             carried = ZERO
             untraced = ZERO
             recycled = ZERO
             for parent_id, kg in links:
-                parent = batches.get(parent_id)
-                amount = _content(kg, parent.composition if parent else None, element)
+                amount = _content(kg, batches[parent_id].composition, element)
                 if not amount:
                     continue
                 carried += amount
-                u, r = shares.get(parent_id, {}).get(element, (ONE, ZERO))
+                u, r = shares[parent_id].get(element, (ZERO, ZERO))
                 untraced += RATIO.multiply(amount, u)
                 recycled += RATIO.multiply(amount, r)
             if step is not None:
@@ -576,26 +580,31 @@ def outside_quota_shares(facts: Facts) -> dict[UUID, dict[str, tuple[Decimal, De
             )
         return result
 
+    settled: set[UUID] = set()  # worked out, known or not
     for root in sorted(batches, key=str):
-        if root in shares:
+        if root in settled:
             continue
         stack: list[tuple[UUID, bool]] = [(root, False)]
         on_stack: set[UUID] = set()
         while stack:
             node, expanded = stack.pop()
-            if node in shares:
+            if node in settled:
                 continue
             batch = batches.get(node)
             if batch is None:
+                settled.add(node)
                 continue
             if expanded:
-                shares[node] = work_out(batch)
+                known = work_out(batch)
+                if known is not None:
+                    shares[node] = known
+                settled.add(node)
                 on_stack.discard(node)
                 continue
             on_stack.add(node)
             stack.append((node, True))
             for parent_id, _ in parents(batch):
-                if parent_id not in shares and parent_id not in on_stack:
+                if parent_id not in settled and parent_id not in on_stack:
                     stack.append((parent_id, False))
     return shares
 
