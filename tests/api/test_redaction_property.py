@@ -4,7 +4,9 @@ see a company's identity cannot reach it, directly or by joining answers.
 Each caller starts from what anyone may know (the mines' ore lots: mines are
 provenance, not clients) and then follows every reference any answer gave it: batch
 ids to ``/v1/batches?id=``, ACTOR/LOT references to state, traces and provenance,
-codes to the actor and facility directories, licence numbers to ``/v1/licences``.
+codes to the actor and facility directories, licence numbers to ``/v1/licences``, and
+every link an answer gives (``/v1/...``: an anomaly's ``href`` to its evidence); the
+anomaly list is a start too.
 No answer may contain the code or the name of a company the caller may not see, nor
 an unredacted contract, price or consignee.
 """
@@ -35,6 +37,8 @@ REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,}$")
 COMMERCIAL = ("contract", "price", "currency", "consignee", "end_user", "end_use")
 MAX_REQUESTS = 4_000
+#: Lists anyone may start from.
+LISTS = ("/v1/anomalies?limit=500", "/v1/anomalies/rules")
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def _key(client: TestClient, role: str, actor: str | None) -> dict[str, str]:
 
 def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> list[str]:
     """Every answer the caller can reach from ``starts`` by following what it was told."""
-    todo = [f"/v1/batches/{ref}" for ref in starts]
+    todo = [f"/v1/batches/{ref}" for ref in starts] + list(LISTS)
     seen: set[str] = set(todo)
     answers: list[str] = []
 
@@ -135,7 +139,9 @@ def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> 
         if response.status_code != 200:
             continue
         for value in _strings(response.json()):
-            if UUID_TEXT.fullmatch(value):
+            if value.startswith("/v1/"):
+                follow(value)
+            elif UUID_TEXT.fullmatch(value):
                 follow(f"/v1/batches?id={value}")
             elif REFERENCE.match(value):
                 for tail in ("", "/upstream", "/downstream", "/provenance"):
@@ -215,3 +221,12 @@ def test_an_unrelated_operator_reaches_only_its_own_counterparties(demo):
     answers = _explore(client, _key(client, "operator", code), _starts(chain))
 
     assert _leaks(answers, forbidden) == []
+
+
+def test_the_walk_reads_the_anomalies_and_their_evidence(demo):
+    client, _ = demo
+    answers = _explore(client, _key(client, "analyst", None), [])
+
+    evidence = [a for a in answers if a.startswith("/v1/anomalies/") and '"evidence"' in a]
+    # The demo holds a few of each pattern the rules look for; each one was opened.
+    assert len(evidence) >= 6

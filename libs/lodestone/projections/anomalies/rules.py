@@ -833,7 +833,7 @@ def under_invoicing(ctx: Context) -> Iterator[Anomaly]:
                     Ref("company", movement.to_id) if movement.to_id else "?",
                     f" on {_day(movement.occurred_at)} was priced at {_pct(share)} of the "
                     f"median per kg of rare-earth content of the {len(sales)} {material} sales "
-                    f"mostly of {principal} in {currency} in {month}; flagged below "
+                    f"mostly of {principal} in {month} priced in the same currency; flagged below "
                     f"{_pct(t.price_share)}",
                 ),
                 movement.occurred_at or EPOCH,
@@ -845,7 +845,6 @@ def under_invoicing(ctx: Context) -> Iterator[Anomaly]:
                         {
                             "material": material,
                             "principal_element": principal,
-                            "currency": currency,
                             "month": month,
                             "sales": len(sales),
                         }
@@ -855,7 +854,7 @@ def under_invoicing(ctx: Context) -> Iterator[Anomaly]:
                     "price_per_kg_content": Figure(_ratio(unit), parties),
                     "median_price_per_kg_content": Figure(_ratio(median), parties),
                     "price": Figure(movement.price, parties),
-                    "currency": Figure(currency),
+                    "currency": Figure(currency, parties),
                 },
                 elements=(principal,),
                 countries=_countries(ctx.country(seller), ctx.country(movement.to_id)),
