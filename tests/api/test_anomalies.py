@@ -179,6 +179,18 @@ def test_an_analyst_finds_a_company_by_its_pseudonym_not_by_its_code(world: Worl
     }
 
 
+def test_the_batch_filter_finds_the_anomalies_naming_a_batch(world: World) -> None:
+    found = anomalies(world, "regulator", "?batch=MINECO/ORE-2")["anomalies"]
+
+    assert {a["rule"] for a in found} == {"licence-mismatch"}
+
+
+def test_the_batch_filter_finds_nothing_for_a_caller_who_may_not_see_the_reference(
+    world: World,
+) -> None:
+    assert anomalies(world, "analyst", "?batch=MINECO/ORE-2")["total"] == 0
+
+
 def test_pages_are_cut_from_the_newest_first(world: World) -> None:
     whole = anomalies(world, "regulator")["anomalies"]
 

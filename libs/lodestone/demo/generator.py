@@ -830,9 +830,7 @@ class _Simulation:
         # At least three lots, none more than 20 times the usual mass.
         lots = max(3, int(-(-target // (20 * per_lot))))
         factor = max(Decimal(1), target / (lots * per_lot)).quantize(Decimal("0.001"))
-        return [
-            self.extract(source, self.at(cycle, 5 * (after + n)), factor) for n in range(lots)
-        ]
+        return [self.extract(source, self.at(cycle, 5 * (after + n)), factor) for n in range(lots)]
 
     def beneficiate(self, source: Source, ores: Sequence[Lot], planned: datetime) -> Lot:
         """Ore -> 50-65 % REO concentrate at the mine (flotation, or leaching for clay)."""

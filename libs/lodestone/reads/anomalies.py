@@ -333,10 +333,14 @@ def list_anomalies(
     actor: str | None = None,
     element: str | None = None,
     country: str | None = None,
+    batch: str | None = None,
     offset: int = 0,
     limit: int = 100,
 ) -> AnomalyPage:
-    """The anomalies the caller may see that match every filter given, newest first."""
+    """The anomalies the caller may see that match every filter given, newest first.
+    ``batch`` (ACTOR/LOT) matches the anomalies whose evidence names that batch, for a
+    caller who may see its reference (for others it matches nothing: a reference named
+    would otherwise tie a pseudonym to the company in it)."""
     _one_of(rule, RULE_IDS, "rule")
     _one_of(severity, SEVERITIES, "severity")
     _one_of(status, STATUSES, "status")
@@ -347,6 +351,13 @@ def list_anomalies(
     evaluation = book.read()
     lens = _Lens(book, evaluation, principal)
     wanted = actor.casefold() if actor else None
+    named = None
+    if batch is not None:
+        named = next(
+            (b.id for b in evaluation.facts.batches.values() if b.reference == batch), None
+        )
+        if named is not None and not lens.shows_batch(named):
+            named = None
     found: list[AnomalySummary] = []
     for anomaly in sorted(
         evaluation.anomalies, key=lambda a: (a.occurred_at, str(a.id)), reverse=True
@@ -360,6 +371,8 @@ def list_anomalies(
         if element and element not in anomaly.elements:
             continue
         if country and country.upper() not in anomaly.countries:
+            continue
+        if batch is not None and (named is None or named not in anomaly.batches):
             continue
         summary = lens.summary(anomaly)
         if status and summary["status"] != status:

@@ -29,8 +29,9 @@ Reviewer = Annotated[Principal, submitters(c.ReviewAnomaly)]
 
 LIST_DESCRIPTION = """Newest first. Filters combine: `rule`, `severity` (critical, warning, info),
 `status` (open, acknowledged, dismissed), `actor` (a company as you see it: its code, or
-the pseudonym you are shown), `element` (Dy, Tb, ...), `country` (ISO 3166-1 alpha-2);
-paging by `offset` and `limit` (at most 500).
+the pseudonym you are shown), `element` (Dy, Tb, ...), `country` (ISO 3166-1 alpha-2),
+`batch` (ACTOR/LOT, if you may see that reference); paging by `offset` and `limit` (at
+most 500).
 
 Analysts see every anomaly with companies pseudonymised and batch references, work
 orders, licence numbers, prices and end users withheld; operators see the anomalies
@@ -63,6 +64,10 @@ def list_anomalies(
     country: Annotated[
         str | None, Query(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     ] = None,
+    batch: Annotated[
+        str | None,
+        Query(max_length=200, description="ACTOR/LOT: anomalies whose evidence names it"),
+    ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=anomalies.MAX_LIMIT)] = 100,
 ) -> AnomalyPage:
@@ -75,6 +80,7 @@ def list_anomalies(
         actor=actor,
         element=element,
         country=country,
+        batch=batch,
         offset=offset,
         limit=limit,
     )
