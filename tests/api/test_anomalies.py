@@ -337,3 +337,12 @@ def test_a_role_that_may_not_review_is_refused(world: World, who: str) -> None:
     problem = world.refused(f"/v1/anomalies/{anomaly_id}/review", ACK, who).json()
 
     assert (problem["status"], problem["rule"]) == (403, "role")
+
+
+def test_the_audit_report_of_a_batch_lists_the_anomalies_naming_it(world: World) -> None:
+    report = world.get("/v1/batches/MINECO/ORE-2/report", "auditor").json()
+
+    (found,) = [a for a in report["anomalies"] if a["kind"] == "licence-mismatch"]
+    assert found["subject"] == "MINECO/ORE-2"
+    assert found["type"] == "Batch.ShipmentExported" and found["position"]
+    assert MISSPELT in found["detail"]

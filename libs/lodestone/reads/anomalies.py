@@ -338,7 +338,7 @@ def list_anomalies(
     limit: int = 100,
 ) -> AnomalyPage:
     """The anomalies the caller may see that match every filter given, newest first.
-    ``batch`` (ACTOR/LOT) matches the anomalies whose evidence names that batch, for a
+    ``batch`` (ACTOR/LOT) matches the anomalies about that batch, for a
     caller who may see its reference (for others it matches nothing: a reference named
     would otherwise tie a pseudonym to the company in it)."""
     _one_of(rule, RULE_IDS, "rule")
@@ -372,7 +372,7 @@ def list_anomalies(
             continue
         if country and country.upper() not in anomaly.countries:
             continue
-        if batch is not None and (named is None or named not in anomaly.batches):
+        if batch is not None and (named is None or named not in anomaly.subjects):
             continue
         summary = lens.summary(anomaly)
         if status and summary["status"] != status:
@@ -410,6 +410,22 @@ def anomaly_detail(
 def reviewable(book: AnomalyBook, id: UUID, principal: Principal) -> Anomaly:
     """The anomaly a review names, as the caller may see it; NotFound otherwise."""
     return _visible(book, id, principal)[1]
+
+
+def naming(
+    book: AnomalyBook, ids: Iterable[UUID], principal: Principal
+) -> list[tuple[Anomaly, str]]:
+    """The anomalies the caller may see about any of these batches or steps (a
+    report's genealogy), each with its reason as the caller reads it, in the order they
+    happened."""
+    wanted = set(ids)
+    evaluation = book.read()
+    lens = _Lens(book, evaluation, principal)
+    return [
+        (anomaly, lens.reason(anomaly))
+        for anomaly in evaluation.anomalies
+        if lens.may_see(anomaly) and wanted.intersection(anomaly.subjects)
+    ]
 
 
 def rules(book: AnomalyBook) -> AnomalyRules:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,16 +47,27 @@ def report(
         build_event_rows,
         build_genealogy_view,
         build_ledger,
+        open_view,
     )
-    from lodestone.streaming.projector import genealogy_projector
+    from lodestone.projections.anomalies import AnomaliesProjection, Thresholds
+    from lodestone.projections.registry import REGISTRY
+    from lodestone.reads.anomalies import AnomalyBook
+    from lodestone.streaming.projector import genealogy_projector, log_projector
 
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
     rows = build_event_rows(settings)
     checkpoints = build_checkpoint_store(settings)
+    watched: Any = open_view(settings, REGISTRY["anomalies"])
     try:
         genealogy_projector(ledger, view).catch_up()
+        log_projector(ledger, AnomaliesProjection(), watched).catch_up()
+        book = AnomalyBook(
+            lambda: watched,
+            Thresholds.with_overrides(settings.anomaly_thresholds),
+            pseudonym_key=b"",  # the report shows companies by name: no pseudonyms
+        )
         found = reports.build(
             ledger,
             rows,
@@ -64,8 +75,10 @@ def report(
             checkpoints,
             Checkpointer(ledger.recorder, checkpoints),
             ledger.batch(batch).id,
+            anomaly_book=book,
         )
     finally:
+        watched.close()
         checkpoints.close()
         rows.close()
         view.close()

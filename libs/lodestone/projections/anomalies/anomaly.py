@@ -89,6 +89,15 @@ class Anomaly:
     elements: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
     licences: tuple[UUID, ...] = ()
+    #: The batches (and steps) it is about, when not every batch of its evidence is:
+    #: a stressed step and what it made, not the inputs it took; the batch where
+    #: untraced content entered, not its parents.
+    about: tuple[UUID, ...] = ()
+
+    @property
+    def subjects(self) -> tuple[UUID, ...]:
+        """The batches and steps it is about."""
+        return self.about or self.batches
 
     @property
     def parties(self) -> frozenset[UUID]:

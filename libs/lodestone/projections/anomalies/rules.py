@@ -325,6 +325,7 @@ def mass_balance_stress(ctx: Context) -> Iterator[Anomaly]:
             (step.actor_id,),
             events=(event,),
             batches=tuple(dict.fromkeys([*inputs, *(b.id for b in outputs)])),
+            about=(step.id, *(b.id for b in outputs)),
             figures={
                 "process": Figure(step.process),
                 "tolerance": Figure(step.tolerance),
@@ -657,6 +658,7 @@ def untraced_content(ctx: Context) -> Iterator[Anomaly]:
             (batch.actor_id,) if batch.actor_id else (),
             events=(event,),
             batches=(batch.id, *parent_ids),
+            about=(batch.id,),
             figures={
                 "untraced_share": Figure(t.untraced_share),
                 "elements": Figure(

@@ -66,7 +66,7 @@ def list_anomalies(
     ] = None,
     batch: Annotated[
         str | None,
-        Query(max_length=200, description="ACTOR/LOT: anomalies whose evidence names it"),
+        Query(max_length=200, description="ACTOR/LOT: the anomalies about it"),
     ] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=anomalies.MAX_LIMIT)] = 100,
