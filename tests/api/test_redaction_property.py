@@ -6,8 +6,8 @@ provenance, not clients) and then follows every reference any answer gave it: ba
 ids to ``/v1/batches?id=``, ACTOR/LOT references to state, traces and provenance,
 codes to the actor and facility directories, licence numbers to ``/v1/licences``, and
 an entry it reached there to that licence's draws or that actor's or facility's stock
-(``/v1/inventory?actor=``); the inventory and the licence list are where every caller
-may start too.
+(``/v1/inventory?actor=``), and every link an answer gives (``/v1/...``: an anomaly's
+``href`` to its evidence); the read models' lists are where every caller may start too.
 No answer may contain the code or the name of a company the caller may not see, nor
 an unredacted contract, price or consignee.
 """
@@ -51,6 +51,8 @@ READ_MODEL_STARTS = [
     "/v1/dashboards/top-clients",
     "/v1/inventory",
     "/v1/licences",
+    "/v1/anomalies?limit=500",
+    "/v1/anomalies/rules",
 ]
 
 
@@ -163,7 +165,9 @@ def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> 
                 else f"/v1/inventory?{kind.rstrip('s').replace('facilitie', 'facility')}={code}"
             )
         for value in _strings(response.json()):
-            if UUID_TEXT.fullmatch(value):
+            if value.startswith("/v1/"):
+                follow(value)
+            elif UUID_TEXT.fullmatch(value):
                 follow(f"/v1/batches?id={value}")
             elif REFERENCE.match(value):
                 for tail in ("", "/upstream", "/downstream", "/provenance"):
@@ -244,3 +248,12 @@ def test_an_unrelated_operator_reaches_only_its_own_counterparties(demo):
     answers = _explore(client, _key(client, "operator", code), _starts(chain))
 
     assert _leaks(answers, forbidden) == []
+
+
+def test_the_walk_reads_the_anomalies_and_their_evidence(demo):
+    client, _ = demo
+    answers = _explore(client, _key(client, "analyst", None), [])
+
+    evidence = [a for a in answers if a.startswith("/v1/anomalies/") and '"evidence"' in a]
+    # The demo holds a few of each pattern the rules look for; each one was opened.
+    assert len(evidence) >= 6

@@ -72,6 +72,15 @@ def ore_1_held(world: World) -> dict[str, str]:
     return params
 
 
+def an_anomaly(world: World) -> dict[str, str]:
+    """MINECO exports ORE-1 to AUTOCO naming the end user in capitals: a licence mismatch
+    about MINECO and AUTOCO."""
+    ore_1(world)
+    world.report("shipment-exported", export("ORE-1", end_user="AUTO MOTORS GMBH"))
+    (found,) = world.get("/v1/anomalies", "admin").json()["anomalies"]
+    return {"anomaly_id": found["id"]}
+
+
 def a_spare_credential(world: World) -> dict[str, str]:
     issued = world.register("/v1/credentials", {"role": "analyst", "label": "spare"})
     return {"credential_id": issued["credential_id"]}
@@ -87,6 +96,9 @@ class Rule:
     reporting_for: str | None = None  # steps: the actor keys without one must name
     query: str = ""
     public: bool = False  # answered without a key
+    #: Callers for whom the thing named does not exist (404: an operator asking for an
+    #: anomaly about another company learns nothing, not even that it exists).
+    not_found: frozenset[str] = frozenset()
 
 
 ENDPOINTS: dict[tuple[str, str], Rule] = {
@@ -251,6 +263,20 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/trades/totals"): Rule(EVERYONE, scene=ore_1_exported, query="?by=client"),
     ("GET", "/v1/dashboards/exports"): Rule(EVERYONE, scene=ore_1_exported),
     ("GET", "/v1/dashboards/top-clients"): Rule(EVERYONE, scene=ore_1_exported),
+    # anomalies: everyone reads (operators those about their own company); analysts,
+    # regulators and admins review
+    ("GET", "/v1/anomalies"): Rule(EVERYONE, scene=an_anomaly),
+    ("GET", "/v1/anomalies/rules"): Rule(EVERYONE),
+    ("GET", "/v1/anomalies/{anomaly_id}"): Rule(
+        EVERYONE - {"magnets", "other"},
+        scene=an_anomaly,
+        not_found=frozenset({"magnets", "other"}),
+    ),
+    ("POST", "/v1/anomalies/{anomaly_id}/review"): Rule(
+        frozenset({"admin", "analyst", "regulator"}),
+        scene=an_anomaly,
+        body=lambda: {"status": "acknowledged", "note": "asked the exporter for its papers"},
+    ),
 }
 
 
@@ -300,7 +326,7 @@ def _cases(*, allowed: bool) -> list[Any]:
         pytest.param(method, path, who, id=f"{who}-{method}-{path}")
         for (method, path), rule in ENDPOINTS.items()
         for who in ROLES
-        if (who in rule.allowed) is allowed
+        if (who in rule.allowed) is allowed and who not in rule.not_found
     ]
 
 
@@ -341,6 +367,24 @@ def test_role_not_allowed_is_refused_and_nothing_is_stored(
 
     assert (response.status_code, response.headers["content-type"]) == (403, PROBLEM), response.text
     assert world.recorded() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "who"),
+    [
+        pytest.param(method, path, who, id=f"{who}-{method}-{path}")
+        for (method, path), rule in ENDPOINTS.items()
+        for who in sorted(rule.not_found)
+    ],
+)
+def test_what_a_role_may_not_see_is_not_found(
+    world: World, method: str, path: str, who: str
+) -> None:
+    url = prepare(world, method, path)
+
+    response = send(world, method, path, url, world.headers(who), who in WITHOUT_AN_ACTOR)
+
+    assert (response.status_code, response.headers["content-type"]) == (404, PROBLEM), response.text
 
 
 # --- without a valid key ------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """The demo chain generator: deterministic, sized, streamed, and accepted whole by the
-ledger. One small demo is loaded once into a real ledger on SQLite (with the real clock:
-the demo's reports are dated in 2026) and shared by the tests that read it back."""
+ledger, recorded at the times its steps were reported, and holding a few instances of
+each anomaly pattern. One small demo is loaded once into a real ledger on SQLite and
+shared by the tests that read it back."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,12 @@ from uuid import UUID
 import pytest
 
 from lodestone.demo.generator import (
+    REGISTERED_AT,
     VALID_FROM,
     VALID_UNTIL,
     DemoChain,
     DemoSummary,
+    Report,
     generate,
     load,
 )
@@ -28,6 +32,9 @@ from lodestone.infra.sqlite.database import sqlite_env
 from lodestone.ledger import Ledger
 from lodestone.ledger import commands as c
 from lodestone.ledger.application import MAX_BULK
+from lodestone.projections.anomalies import RULE_IDS, AnomaliesProjection, evaluate
+from lodestone.projections.anomalies.sqlite import SQLiteAnomaliesView
+from lodestone.streaming.projector import log_projector
 
 SMALL = 400
 #: A 400-command demo runs 4 cycles; its featured magnet lot has 112-126 ancestors over
@@ -42,6 +49,13 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, D
     summary = load(ledger, seed=7, size=SMALL, chunk_size=150)
     yield ledger, summary
     ledger.close()
+
+
+def transactions(reports: Iterable[Report], chunk_size: int) -> int:
+    """How many transactions ``load`` makes of these reports: one per record time, or
+    several of at most ``chunk_size`` commands."""
+    sizes = Counter(report.recorded_at for report in reports)
+    return sum(-(-n // chunk_size) for n in sizes.values())
 
 
 def upstream(ledger: Ledger, ref: str) -> dict[UUID, Any]:
@@ -76,7 +90,7 @@ def test_a_small_demo_loads_into_a_real_ledger_without_refusal(
 ) -> None:
     ledger, summary = loaded  # load() raises on the first refused command
     assert summary.commands == len(list(DemoChain(7, SMALL).commands()))
-    assert summary.chunks == -(-summary.commands // 150)
+    assert summary.chunks == transactions(DemoChain(7, SMALL).reports(), 150)
     assert ledger.recorder.max_notification_id() >= summary.commands
 
 
@@ -145,7 +159,10 @@ def test_the_quarantined_ore_lot_stays_held(loaded: tuple[Ledger, DemoSummary]) 
 
 
 def test_registrations_come_before_every_step() -> None:
-    kinds = [isinstance(cmd, c.ReportStep) for cmd in DemoChain(5, SMALL).commands()]
+    # Steps and the corrections of them (the scrap dealer's intake, re-weighed).
+    kinds = [
+        isinstance(cmd, c.ReportStep | c.CorrectEvent) for cmd in DemoChain(5, SMALL).commands()
+    ]
     first_step = kinds.index(True)
     assert first_step > 0 and all(kinds[first_step:])
 
@@ -178,3 +195,53 @@ def test_a_large_generation_streams_in_chunks_no_bigger_than_the_chunk_size() ->
 def test_a_chunk_size_above_the_ledgers_bulk_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="chunk_size"):
         next(DemoChain(1, SMALL).chunks(MAX_BULK + 1))
+
+
+def recorded(ledger: Ledger) -> list[Any]:
+    """Every stored event of the ledger, in store order."""
+    notifications = ledger.recorder.select_notifications(start=1, limit=1_000_000)
+    return [ledger.mapper.to_domain_event(n) for n in notifications]
+
+
+def test_steps_come_in_the_order_they_happened() -> None:
+    times = [
+        cmd.occurred_at
+        for cmd in DemoChain(5, 2_000).commands()
+        if isinstance(cmd, c.ReportStep) and cmd.occurred_at is not None
+    ]
+    assert times == sorted(times)
+
+
+def test_every_step_is_recorded_after_it_happened_and_within_a_day(
+    loaded: tuple[Ledger, DemoSummary],
+) -> None:
+    ledger, _ = loaded
+    lags = [
+        event.timestamp - event.occurred_at
+        for event in recorded(ledger)
+        if getattr(event, "occurred_at", None) is not None
+    ]
+    assert lags and min(lags) >= timedelta(0)
+    assert max(lags) < timedelta(days=1)
+
+
+def test_record_times_never_go_back_in_store_order(loaded: tuple[Ledger, DemoSummary]) -> None:
+    ledger, _ = loaded
+    times = [event.timestamp for event in recorded(ledger)]
+    assert times[0] == REGISTERED_AT
+    assert times == sorted(times)
+
+
+def test_the_demo_holds_a_few_of_each_anomaly_pattern_and_no_other(
+    loaded: tuple[Ledger, DemoSummary], tmp_path: Path
+) -> None:
+    ledger, _ = loaded
+    view = SQLiteAnomaliesView(tmp_path / "anomalies.sqlite")
+    log_projector(ledger, AnomaliesProjection(), view).catch_up()
+
+    found = Counter(anomaly.rule for anomaly in evaluate(view.facts()))
+    view.close()
+
+    # Refused attempts are not ledger events: no demo can hold them.
+    assert set(found) == set(RULE_IDS) - {"licence-refusals"}
+    assert all(1 <= n <= 3 for n in found.values()), found

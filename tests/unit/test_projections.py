@@ -11,6 +11,7 @@ import pytest
 from lodestone.bootstrap.settings import Settings
 from lodestone.domain.access import Credential
 from lodestone.domain.batches import Batch
+from lodestone.projections.anomalies import AnomaliesProjection
 from lodestone.projections.base import Dispatching, handles
 from lodestone.projections.genealogy import GenealogyProjection
 from lodestone.projections.genealogy.schema import BATCHES, EDGES, LAYOUT, NAMES, TRADES
@@ -83,11 +84,17 @@ def test_the_genealogy_projection_routes_every_batch_event_but_no_credential_eve
 
 
 def test_the_registry_lists_the_genealogy() -> None:
-    assert REGISTRY.names() == ["genealogy", "trades", "inventory", "licences"]
-    assert [e.name for e in REGISTRY.select()] == ["genealogy", "trades", "inventory", "licences"]
+    assert REGISTRY.names() == ["genealogy", "trades", "inventory", "licences", "anomalies"]
+    assert [e.name for e in REGISTRY.select()] == REGISTRY.names()
     assert [e.name for e in REGISTRY.select(["genealogy", "genealogy"])] == ["genealogy"]
     assert REGISTRY["genealogy"].projection is GenealogyProjection
     assert REGISTRY["genealogy"].version == 1
+
+
+def test_the_registry_lists_the_anomalies() -> None:
+    assert "anomalies" in REGISTRY.names()
+    assert REGISTRY["anomalies"].projection is AnomaliesProjection
+    assert REGISTRY["anomalies"].version == 1
 
 
 def test_an_unknown_projection_is_refused_with_the_known_names() -> None:

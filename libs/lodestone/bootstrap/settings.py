@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     embedded_projector: bool = Field(
         True, description="Run every read model's projector inside the gateway process"
     )
+    anomaly_thresholds: dict[str, str | int] = Field(
+        default_factory=dict,
+        description='Anomaly thresholds overriding the defaults, by name (JSON: {"stress_share": "0.998"})',
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret the companies shown to analysts are pseudonymised with (else one per process)",
+    )
 
     @property
     def event_store_path(self) -> Path:

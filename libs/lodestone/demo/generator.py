@@ -27,9 +27,33 @@ One *cycle* is a pass of the whole chain with realistic figures (see DOMAIN.md):
   magnets and recycles both into NdPr and Dy-Tb oxide, which re-enter the chain;
 - one Myanmar ore lot is quarantined in the first cycle and stays held.
 
+A few cycles also carry one of the irregularities the anomaly rules look for (and only
+those), so that the anomaly list and the reports have something to show:
+
+- mass-balance stress: the Jiangxi metal maker reduces Dy oxide at 100.3 % of its Dy
+  (first cycle) and Tb oxide at 99.95 % (last cycle), inside the declared 0.5 % tolerance;
+- smuggling cover and untraced content: a scrap dealer collects Dy-rich magnet scrap,
+  sells it to the Baotou alloy maker and afterwards corrects its own intake down to 60 %
+  of what it sold; the alloy maker puts the scrap into an EV alloy, whose Dy and Tb then
+  come mostly from outside any quota (middle cycle, and the last one from four cycles);
+- licence mismatch: a magnet shipment names its end user in other letters than its
+  licence does (first and middle cycles);
+- extraction surge: the Kachin clay field mines six times its usual rate for one cycle
+  (two thirds through, from three cycles);
+- under-invoicing and a round trip: the Baotou separator sells a tenth of its NdPr oxide
+  to the Shanghai trader at a fifth of the price; the trader exports it to Kuantan, which
+  sends it straight back (first and middle cycles).
+Refused attempts are not ledger events, so the demo has none to show.
+
 Cycles start ``WINDOW / cycles`` apart and each spans about 107 days, so they overlap like
 a real pipeline; every report is dated from 2026-01-05 on, never after 2026-10-02, and never
 before the latest step of any batch it touches.
+
+Every command is reported shortly after its step happened: ``reports()`` yields the
+commands in the order they happened (registrations first, on ``REGISTERED_AT``), each
+with the time it is recorded at, the close of its six-hour reporting window plus a
+delay of five minutes to three hours drawn from the seed, so no record is a day late
+(``load`` records them at those times through the ledger's ``now``).
 
 Every command is built so that the ledger's invariants hold: outputs are rounded down
 (masses to 6, fractions to 9 places), inputs are at the facility of the step, licences are
@@ -41,6 +65,7 @@ each quota and licence to issue, because registrations come first.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +95,7 @@ __all__ = [
     "DemoChain",
     "DemoSummary",
     "Highlights",
+    "Report",
     "generate",
     "load",
 ]
@@ -84,6 +110,11 @@ WINDOW = timedelta(days=160)
 VALID_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 VALID_UNTIL = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
 LATEST = START + WINDOW + timedelta(days=110)
+#: Actors, facilities and licences are registered before the year starts.
+REGISTERED_AT = datetime(2025, 12, 15, 9, tzinfo=UTC)
+#: Steps are reported in six-hour windows, each recorded a little after it closes.
+REPORTING_WINDOW = timedelta(hours=6)
+REPORTING_DELAY = (timedelta(minutes=5), timedelta(hours=3))
 
 SILO_CYCLES = 16  # the NdPr oxide silo is emptied every 16 cycles
 RECYCLE_EVERY = 6  # swarf goes to the recycler in cycle 0, 6, 12, ...
@@ -126,6 +157,7 @@ ACTORS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("GREATLAKES", "Great Lakes Traction Inc.", "US", ("importer", "end_client")),
     ("HANRIVER", "Han River Electronics Co., Ltd.", "KR", ("importer", "end_client")),
     ("OSAKAPOL", "Osaka Polishing Materials K.K.", "JP", ("importer", "end_client")),
+    ("GZDEALER", "Ganzhou Yuanfeng Scrap Trading", "CN", ("trader", "recycler")),
 )
 
 #: code, name, kind, owner, location (the country is the owner's).
@@ -169,6 +201,7 @@ FACILITIES: tuple[tuple[str, str, str, str, str], ...] = (
      "Suwon, Gyeonggi"),
     ("OSAKAPOL-SAKAI", "Sakai polishing powder plant goods-in", "warehouse", "OSAKAPOL",
      "Sakai, Osaka"),
+    ("GZDEALER-YARD", "Ganzhou scrap yard", "warehouse", "GZDEALER", "Ganzhou, Jiangxi"),
 )
 # fmt: on
 NAMES = {code: name for code, name, _, _ in ACTORS}
@@ -203,6 +236,9 @@ MM_TO_CN = Client("CREG", "CREG-GANZHOU-SEP", SEPARATION, 14)
 US_TO_CN = Client("NREG", "NREG-BAOTOU-SEP", SEPARATION, 28)
 AU_TO_MY = Client("KUANTAN", "KUANTAN-SEP", SEPARATION, 16)
 MY_TO_CN = Client("BTMETAL", "BTMETAL-PLANT", "NdPr metal for NdFeB magnets", 10)
+#: The round trip: NdPr oxide from the Shanghai trader to Kuantan and straight back.
+CN_TO_MY = Client("KUANTAN", "KUANTAN-SEP", SEPARATION, 16)
+MY_TO_TRADER = Client("SHTRADE", "SHTRADE-BAOTOU-WH", "rare-earth oxide trading", 10)
 # fmt: on
 
 
@@ -264,6 +300,9 @@ SOUTH_OXIDES = [("NDPR-OX", ("Nd", "Pr")), ("DY-OX", ("Dy",)), ("TB-OX", ("Tb",)
 #: End-of-life magnets as the recycler collects them (Ni from the coating).
 END_OF_LIFE_MAGNETS = {"Nd": "0.22", "Pr": "0.06", "Dy": "0.03", "Tb": "0.005", "Fe": "0.63",
                        "B": "0.0095", "Co": "0.012", "Ni": "0.01"}
+#: What the scrap dealer declares: sorted Dy-rich EV magnet scrap.
+DEALER_SCRAP = {"Nd": "0.20", "Pr": "0.05", "Dy": "0.065", "Tb": "0.012", "Fe": "0.63",
+                "B": "0.0095", "Co": "0.02"}
 
 #: What goes into NdFeB besides Nd, Pr, Dy, Tb, Fe and B (about 1.2 % of the alloy).
 ADDITIVES = {"Co": Decimal("0.75"), "Cu": Decimal("0.08"), "Al": Decimal("0.12"),
@@ -327,6 +366,17 @@ def _total(values: Iterable[Decimal]) -> Decimal:
     for value in values:
         result = EXACT.add(result, value)
     return result
+
+
+def _cents(price: Decimal | None, factor: Decimal) -> Decimal | None:
+    if price is None or factor == 1:
+        return price
+    return EXACT.multiply(price, factor).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def _respelt(name: str) -> str:
+    """The same name in other letters: what a licence check that ignores case accepts."""
+    return name.upper() if name.upper() != name else name.lower()
 
 
 def _grade(comp: Mapping[str, Decimal]) -> str:
@@ -439,6 +489,41 @@ class _Marks:
     quarantined: str = ""
 
 
+@dataclass(frozen=True)
+class _Irregular:
+    """In which cycles the demo carries each irregularity (see the module's docstring)."""
+
+    stress: Mapping[int, str]  # cycle -> recovery of the metal maker's reduction
+    element: Mapping[int, str]  # cycle -> the oxide reduced that way (DY-OX, TB-OX)
+    misspelt: frozenset[int]
+    dealer: frozenset[int]
+    surge: frozenset[int]
+    cheap: frozenset[int]  # under-invoiced NdPr oxide, which then makes a round trip
+
+    @classmethod
+    def plan(cls, cycles: int) -> _Irregular:
+        first, middle, last = 0, cycles // 2, cycles - 1
+        stress = {first: ("1.003", "DY-OX")}
+        if last != first:
+            stress[last] = ("0.9995", "TB-OX")
+        dealer = {middle} | ({last} if cycles >= 4 else set())
+        # Two thirds through, and late enough that the mine has the rule's 60 days of
+        # history before a 30-day window (cycles start 160 / cycles days apart).
+        surge = max(-(-2 * cycles // 3), -(-90 * cycles // 160), 1)
+        return cls(
+            stress={c: r for c, (r, _) in stress.items()},
+            element={c: e for c, (_, e) in stress.items()},
+            misspelt=frozenset({first, middle}),
+            dealer=frozenset(dealer),
+            surge=frozenset({surge} if surge < cycles else ()),
+            cheap=frozenset({first, middle}),
+        )
+
+
+#: A command and when its step happened (a correction: when it is made).
+Timed = tuple[datetime, c.Command]
+
+
 # --- the simulation --------------------------------------------------------------------------
 
 
@@ -451,7 +536,9 @@ class _Simulation:
         self.step = timedelta(seconds=int(WINDOW.total_seconds()) // cycles)
         self.tranches = tranches
         self.licences: dict[str, Tranches] = {}
-        self.out: list[c.Command] = []
+        self.out: list[Timed] = []
+        self.irregular = _Irregular.plan(cycles)
+        self.mined: dict[str, list[tuple[datetime, Decimal]]] = {}  # mine -> (time, kg REO)
         self.seq = 0
         self.batches = 0
         self.stock: dict[str, list[Lot]] = {}
@@ -461,12 +548,20 @@ class _Simulation:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    def run(self) -> Iterator[list[c.Command]]:
-        """The commands of each cycle, cycle by cycle."""
+    def run(self) -> Iterator[list[Timed]]:
+        """The commands of each cycle with their times, cycle by cycle. Each cycle's steps
+        happen at or after its start (``at(cycle, 0)``), and a step that needs an earlier
+        one (a batch made before it is sold) is emitted after it and dated no earlier."""
         for cycle in range(self.cycles):
             self.cycle(cycle)
             out, self.out = self.out, []
             yield out
+
+    def emit(self, command: c.Command, at: datetime | None = None) -> None:
+        when = at if at is not None else getattr(command, "occurred_at", None)
+        if when is None:
+            raise RuntimeError(f"{type(command).__name__} needs a time")
+        self.out.append((when, command))
 
     def at(self, cycle: int, hours: int) -> datetime:
         return START + self.step * cycle + HOUR * hours
@@ -511,9 +606,10 @@ class _Simulation:
 
     # --- the commands, each keeping the lots in step ------------------------------------------
 
-    def extract(self, source: Source, at: datetime) -> Lot:
+    def extract(self, source: Source, at: datetime, factor: Decimal = Decimal(1)) -> Lot:
         """Ore under the mining quota: its REO content (the grade) draws the quota; the
-        REO distribution and the gangue vary by up to 10 % from lot to lot."""
+        REO distribution and the gangue vary by up to 10 % from lot to lot. ``factor``
+        scales the lot's mass (a surge)."""
         grade = self.uniform(*source.grade, places=5)
         spread = {
             e: Decimal(s) * self.uniform("0.9", "1.1", 3) for e, s in sorted(source.reo.items())
@@ -525,16 +621,18 @@ class _Simulation:
             comp[element] = _share(EXACT.divide(oxide, OXIDE_FACTOR[element]))
         for element, gangue in sorted(source.gangue.items()):
             comp[element] = _share(Decimal(gangue) * self.uniform("0.9", "1.1", 3))
-        kg = self.uniform(*source.lot_kg, places=3)
+        kg = _kg(self.uniform(*source.lot_kg, places=3) * factor)
         quota = LicenceSpec(
             f"{COUNTRIES[source.actor]}-MQ-2026-{source.actor}",
             "mining_quota",
             source.actor,
             MINING_TRANCHE[source.actor],
         )
-        number = self.licence(quota, reo_kg(kg, comp))
+        reo = reo_kg(kg, comp)
+        number = self.licence(quota, reo)
+        self.mined.setdefault(source.mine, []).append((at, reo))
         lot_code = self.code("ORE")
-        self.out.append(
+        self.emit(
             c.ExtractOre(
                 facility=source.mine,
                 quota=number,
@@ -565,7 +663,7 @@ class _Simulation:
         number = None
         if quota is not None:
             number = self.licence(quota, _total(reo_kg(kg, comp) for _, _, kg, comp in made))
-        self.out.append(
+        self.emit(
             c.Transform(
                 facility=facility,
                 process=process,
@@ -590,7 +688,7 @@ class _Simulation:
         first = lots[0]
         at = self.when(planned, lots)
         lot_code = self.code(prefix)
-        self.out.append(
+        self.emit(
             c.Merge(
                 lot_code=lot_code,
                 inputs=[(lot.ref, lot.kg) for lot in lots],
@@ -618,7 +716,7 @@ class _Simulation:
         at = self.when(planned, [lot])
         codes = [self.code(prefix) for _ in kgs]
         parts: list[tuple[str, object]] = list(zip(codes, kgs, strict=True))
-        self.out.append(c.Split(batch=lot.ref, parts=parts, occurred_at=at, actor=lot.holder))
+        self.emit(c.Split(batch=lot.ref, parts=parts, occurred_at=at, actor=lot.holder))
         lot.kg, lot.last = lot.kg - _total(kgs), at
         self.batches += len(parts)
         return [
@@ -626,15 +724,24 @@ class _Simulation:
             for code, kg in zip(codes, kgs, strict=True)
         ]
 
-    def sell(self, lot: Lot, buyer: str, to: str, planned: datetime, price: str) -> None:
+    def sell(
+        self,
+        lot: Lot,
+        buyer: str,
+        to: str,
+        planned: datetime,
+        price: str,
+        discount: Decimal = Decimal(1),
+    ) -> None:
+        """``discount`` scales the price (an under-invoiced sale)."""
         at = self.when(planned, [lot])
-        self.out.append(
+        self.emit(
             c.TransferCustody(
                 batch=lot.ref,
                 buyer=buyer,
                 contract=self.code(f"K-{lot.holder}-{buyer}"),
                 to_facility=to,
-                price=self.price(price, lot.kg),
+                price=_cents(self.price(price, lot.kg), discount),
                 currency="CNY",
                 occurred_at=at,
                 actor=lot.holder,
@@ -645,9 +752,7 @@ class _Simulation:
     def move(self, lot: Lot, to: str, planned: datetime) -> None:
         """The holder moves a batch to another of its own sites."""
         at = self.when(planned, [lot])
-        self.out.append(
-            c.MoveBatch(batch=lot.ref, to_facility=to, occurred_at=at, actor=lot.holder)
-        )
+        self.emit(c.MoveBatch(batch=lot.ref, to_facility=to, occurred_at=at, actor=lot.holder))
         lot.facility, lot.last = to, at
 
     def ship(
@@ -657,9 +762,11 @@ class _Simulation:
         planned: datetime,
         customs_code: str,
         elements: tuple[str, ...] = (),
+        end_user: str | None = None,
     ) -> None:
         """Exports ``lot`` to ``client`` under the exporter's licence and has it received
-        ``client.transit_days`` later."""
+        ``client.transit_days`` later. ``end_user``: as the shipment names it (by default
+        as the licence does)."""
         exporter = lot.holder
         at = self.when(planned, [lot])
         spec = LicenceSpec(
@@ -670,7 +777,7 @@ class _Simulation:
             ((lot.material, customs_code, elements),),
             client,
         )
-        self.out.append(
+        self.emit(
             c.ExportShipment(
                 batch=lot.ref,
                 # A bill of lading number per shipment, as a forwarder would issue it.
@@ -678,7 +785,7 @@ class _Simulation:
                 licence=self.licence(spec, lot.kg),
                 consignee=client.code,
                 destination_country=COUNTRIES[client.code],
-                end_user=NAMES[client.code],
+                end_user=end_user or NAMES[client.code],
                 customs_code=customs_code,
                 occurred_at=at,
                 actor=exporter,
@@ -688,7 +795,7 @@ class _Simulation:
         received: Decimal | None = None
         if lot.kg > 100 and self.rng.random() < 0.1:  # a little lost or damaged in transit
             received = lot.kg - self.uniform("0.5", "3", 3)
-        self.out.append(
+        self.emit(
             c.ReceiveShipment(
                 batch=lot.ref,
                 facility=client.facility,
@@ -703,10 +810,29 @@ class _Simulation:
     # --- the stages ----------------------------------------------------------------------------
 
     def mine(self, source: Source, cycle: int) -> list[Lot]:
-        return [
+        lots = [
             self.extract(source, self.at(cycle, 5 * n))
             for n in range(self.rng.randint(*source.lots))
         ]
+        if source is PANGWA and cycle in self.irregular.surge:
+            lots += self.surge(source, cycle, len(lots))
+        return lots
+
+    def surge(self, source: Source, cycle: int, after: int) -> list[Lot]:
+        """Lots that bring a month's extraction to about six times the mine's rate so
+        far (the illegal-mining signal)."""
+        history = self.mined.get(source.mine, [])
+        start = self.at(cycle, 0)
+        days = Decimal((start - history[0][0]).total_seconds()) / 86400 if history else ZERO
+        if days <= 0:
+            return []
+        total = _total(reo for _, reo in history)
+        target = 6 * total / days * 30  # kg REO
+        per_lot = total / len(history)
+        # At least three lots, none more than 20 times the usual mass.
+        lots = max(3, int(-(-target // (20 * per_lot))))
+        factor = max(Decimal(1), target / (lots * per_lot)).quantize(Decimal("0.001"))
+        return [self.extract(source, self.at(cycle, 5 * (after + n)), factor) for n in range(lots)]
 
     def beneficiate(self, source: Source, ores: Sequence[Lot], planned: datetime) -> Lot:
         """Ore -> 50-65 % REO concentrate at the mine (flotation, or leaching for clay)."""
@@ -778,12 +904,21 @@ class _Simulation:
         return {prefix: lot for (prefix, _, _, _), lot in zip(outputs, made, strict=True)}
 
     def reduce(
-        self, actor: str, plant: str, lot: Lot, kg: Decimal, prefix: str, planned: datetime
+        self,
+        actor: str,
+        plant: str,
+        lot: Lot,
+        kg: Decimal,
+        prefix: str,
+        planned: datetime,
+        recovery: str | None = None,
     ) -> Lot:
-        """Molten-salt electrolysis: oxide -> 99.5 % metal, the oxygen leaves."""
-        recovery = self.uniform("0.975", "0.99", 3)
+        """Molten-salt electrolysis: oxide -> 99.5 % metal, the oxygen leaves.
+        ``recovery``: of the rare earths, if not the usual 97.5-99 % (a stressed step)."""
+        usual = self.uniform("0.975", "0.99", 3)
+        recovery_ = Decimal(recovery) if recovery is not None else usual
         held = _elements([(kg, lot.comp)])
-        kept = {e: EXACT.multiply(v, recovery) for e, v in held.items() if e in RARE_EARTHS}
+        kept = {e: EXACT.multiply(v, recovery_) for e, v in held.items() if e in RARE_EARTHS}
         metal = _kg(EXACT.divide(_total(kept.values()), Decimal("0.995")))
         (made,) = self.transform(
             actor,
@@ -795,16 +930,21 @@ class _Simulation:
         )
         return made
 
-    def alloy(self, ndpr: Lot, heavy: list[Lot], planned: datetime, ev: bool) -> Lot:
+    def alloy(
+        self, ndpr: Lot, heavy: list[Lot], planned: datetime, ev: bool, dealer: bool = False
+    ) -> Lot:
         """NdPr metal + Dy/Tb metal + iron, ferroboron and additives -> NdFeB alloy with
         29-32 wt% rare earth and about 1 % B. Dy+Tb 2-6 % for EV grades (as far as the
-        Dy and Tb in stock go), none for N52 (one alloy in five, unless ``ev``)."""
+        Dy and Tb in stock go), none for N52 (one alloy in five, unless ``ev``).
+        ``dealer``: three quarters of the Dy and Tb come from a scrap dealer's lot."""
         rare = self.uniform("0.29", "0.32", 3)
         n52 = self.rng.random() < 0.2 and not ev
         target = self.uniform("0.02", "0.06", 3) if not n52 else ZERO
         light = _total(v for e, v in ndpr.comp.items() if e in ("Nd", "Pr")) * ndpr.kg
         alloy_kg = light / (rare - target)
         need = alloy_kg * target
+        if dealer and need > 0:
+            heavy.insert(0, self.dealer_scrap(need * Decimal("0.75"), planned))
         available = _total(
             _total(lot.comp.get(e, ZERO) for e in ("Dy", "Tb")) * lot.kg for lot in heavy
         )
@@ -812,14 +952,23 @@ class _Simulation:
             need = available
             alloy_kg = (light + need) / rare
         inputs: list[tuple[Lot, Decimal]] = [(ndpr, ndpr.kg)]
-        for lot in heavy:
-            share = _total(lot.comp.get(e, ZERO) for e in ("Dy", "Tb"))
-            if need <= 0 or share == 0:
-                break
-            kg = min(lot.kg, _kg(need / share))
+        if dealer and heavy and need > 0:  # the dealer's scrap first, all of it
+            scrap = heavy[0]
+            share = _total(scrap.comp.get(e, ZERO) for e in ("Dy", "Tb"))
+            kg = min(scrap.kg, _kg(need / share))
+            inputs.append((scrap, kg))
+            need -= kg * share
+            heavy = heavy[1:]
+        # The rest from every heavy-metal lot in stock in proportion to its Dy and Tb, so
+        # that an alloy carries both (a Dy lot alone would cover most needs).
+        stock = [(lot, _total(lot.comp.get(e, ZERO) for e in ("Dy", "Tb"))) for lot in heavy]
+        held = _total(lot.kg * share for lot, share in stock)
+        for lot, share in stock:
+            if need <= 0 or share == 0 or held == 0:
+                continue
+            kg = min(lot.kg, _kg(need * (lot.kg * share / held) / share))
             if kg > 0:
                 inputs.append((lot, kg))
-                need -= kg * share
         boron = self.uniform("0.0095", "0.0105", 4)
         ferroboron = _kg(alloy_kg * boron / Decimal("0.18"))
         additives = _kg(alloy_kg * Decimal("0.012"))
@@ -866,9 +1015,47 @@ class _Simulation:
         )
         return made[:-1], made[-1]
 
-    def distribute(self, magnet: Lot, cycle: int, featured: bool) -> None:
+    def dealer_scrap(self, heavy_kg: Decimal, planned: datetime) -> Lot:
+        """A scrap dealer collects Dy-rich magnet scrap at its yard and sells it to the
+        Baotou alloy maker; then it corrects its intake down to 60 % of what it sold.
+        The lot (as corrected) carries ``heavy_kg`` of Dy and Tb."""
+        comp = {e: Decimal(share) for e, share in sorted(DEALER_SCRAP.items())}
+        kept = _kg(heavy_kg / (comp["Dy"] + comp["Tb"]))
+        declared = _kg(kept / Decimal("0.6"))
+        lot_code = self.code("DSCRAP")
+        ref = f"GZDEALER/{lot_code}"
+        collected = planned - 220 * HOUR
+        self.emit(
+            c.CollectScrap(
+                facility="GZDEALER-YARD",
+                lot_code=lot_code,
+                mass_kg=declared,
+                composition=dict(comp),
+                source="sorted EV magnet scrap bought from small workshops",
+                occurred_at=collected,
+                actor="GZDEALER",
+            )
+        )
+        self.batches += 1
+        lot = Lot(ref, "scrap", declared, comp, "GZDEALER", "GZDEALER-YARD", collected)
+        self.sell(lot, "BTMETAL", "BTMETAL-PLANT", planned - 170 * HOUR, "swarf")
+        self.emit(
+            c.CorrectEvent(
+                batch=ref,
+                version=1,
+                reason="incorrect-data",
+                facts={"mass_kg": kept},
+                note="intake re-weighed at the yard",
+            ),
+            at=planned - 70 * HOUR,
+        )
+        lot.kg = kept
+        return lot
+
+    def distribute(self, magnet: Lot, cycle: int, featured: bool, misspelt: bool = False) -> None:
         """Splits a magnet lot into shipments: exported by the maker, sold to the trader
-        who exports it, or sold at home. The first part always goes abroad directly."""
+        who exports it, or sold at home. The first part always goes abroad directly;
+        ``misspelt``: its shipment names the end user in other letters than the licence."""
         count = 2 if featured else self.rng.choice((1, 2, 2, 3))
         kgs = [_kg(magnet.kg * self.uniform("0.2", "0.45", 3)) for _ in range(count - 1)]
         parts = self.split(magnet, self.at(cycle, 1632), kgs, "SHIP") if kgs else []
@@ -884,7 +1071,8 @@ class _Simulation:
             if route == "trader":
                 self.sell(unit, "SHTRADE", "SHTRADE-PORT", shipped, "magnet")
                 shipped += 72 * HOUR
-            self.ship(unit, client, shipped, "8505.11", ("Dy", "Tb"))
+            end_user = _respelt(NAMES[client.code]) if misspelt and n == 0 else None
+            self.ship(unit, client, shipped, "8505.11", ("Dy", "Tb"), end_user)
             if featured and n == 0:
                 self.marks.exported, self.marks.end_client = unit.ref, client.code
 
@@ -896,13 +1084,17 @@ class _Simulation:
         for lot in swarf:
             self.sell(lot, "GZRECYCLE", "GZRECYCLE-PLANT", sold, "swarf")
         collected = self.at(cycle, 1440)
-        kg = self.uniform("1500", "6000", 3)
+        # As much end-of-life feed as 10-30 % of the swarf: most of what is recycled was
+        # mined under a quota, so recycled oxide is not "largely from outside any quota"
+        # (the anomaly rule's 50 %), even after Dy and Tb have gone round a few times.
+        feed = _total(lot.kg for lot in swarf)
+        kg = max(Decimal("50"), _kg(feed * self.uniform("0.1", "0.3", 3)))
         comp = {}
         for element, share in sorted(END_OF_LIFE_MAGNETS.items()):
             spread = self.uniform("0.95", "1.05", 3) if element in RARE_EARTHS else Decimal(1)
             comp[element] = _share(Decimal(share) * spread)
         lot_code = self.code("EOL")
-        self.out.append(
+        self.emit(
             c.CollectScrap(
                 facility="GZRECYCLE-PLANT",
                 lot_code=lot_code,
@@ -942,7 +1134,7 @@ class _Simulation:
         if cycle == 0:
             held = ores[PANGWA.mine].pop()
             reason = "held at the border: mining permit under review (suspected illegal mining)"
-            self.out.append(c.Quarantine(batch=held.ref, reason=reason, occurred_at=at(30)))
+            self.emit(c.Quarantine(batch=held.ref, reason=reason, occurred_at=at(30)))
             self.marks.quarantined, held.last = held.ref, at(30)
         concentrates = {s.mine: self.beneficiate(s, ores[s.mine], at(72)) for s in SOURCES}
 
@@ -974,6 +1166,8 @@ class _Simulation:
         # Oxide trade: NdPr to the Baotou metal maker (Kuantan's by export), Dy and Tb to
         # the Jiangxi metal maker, which reduces them and sells the metal on to Baotou;
         # La, Ce and Y to the trader.
+        if cycle in self.irregular.cheap:
+            self.cheap_round_trip(north["NDPR-OX"], at(870))
         for lot in (north["NDPR-OX"], south["NDPR-OX"]):
             self.sell(lot, "BTMETAL", "BTMETAL-PLANT", at(888), "ndpr-oxide")
             self.put("BTMETAL-PLANT:ndpr-oxide", lot)
@@ -992,7 +1186,11 @@ class _Simulation:
             if prefix in south:
                 oxide = south[prefix]
                 self.sell(oxide, "JXMETAL", "JXMETAL-PLANT", at(888), f"{kind}-oxide")
-                reduced = self.reduce("JXMETAL", "JXMETAL-PLANT", oxide, oxide.kg, metal, at(960))
+                stressed = self.irregular.element.get(cycle) == prefix
+                recovery = self.irregular.stress[cycle] if stressed else None
+                reduced = self.reduce(
+                    "JXMETAL", "JXMETAL-PLANT", oxide, oxide.kg, metal, at(960), recovery
+                )
                 self.sell(reduced, "BTMETAL", "BTMETAL-PLANT", at(1008), f"{kind}-metal")
                 self.put("BTMETAL-PLANT:heavy-metal", reduced)
 
@@ -1016,7 +1214,10 @@ class _Simulation:
         ndpr = self.reduce("BTMETAL", "BTMETAL-PLANT", silo, draw, "NDPR-METAL", at(1248))
         self.silo = None if emptied else silo
         heavy = self.take("BTMETAL-PLANT:heavy-metal", at(1320))
-        alloy = self.alloy(ndpr, heavy, at(1320), ev=cycle == self.featured_cycle)
+        # The first alloy is an EV grade: the first recycling's Dy comes from its swarf.
+        dealer = cycle in self.irregular.dealer
+        ev = cycle in (0, self.featured_cycle) or dealer
+        alloy = self.alloy(ndpr, heavy, at(1320), ev=ev, dealer=dealer)
         for lot in heavy:
             if lot.kg > 0:
                 self.put("BTMETAL-PLANT:heavy-metal", lot)
@@ -1037,7 +1238,18 @@ class _Simulation:
                 featured = cycle == self.featured_cycle and maker == "NBMAG" and n == 0
                 if featured:
                     self.marks.magnet = magnet.ref
-                self.distribute(magnet, cycle, featured)
+                misspelt = cycle in self.irregular.misspelt and maker == "GZMAG" and n == 0
+                self.distribute(magnet, cycle, featured, misspelt)
+
+    def cheap_round_trip(self, oxide: Lot, planned: datetime) -> None:
+        """A tenth of the Baotou separator's NdPr oxide is sold to the Shanghai trader at
+        a fifth of the price, exported to Kuantan and sent straight back."""
+        (part,) = self.split(oxide, planned, [_kg(oxide.kg / 10)], "NDPR-PART")
+        self.sell(
+            part, "SHTRADE", "SHTRADE-BAOTOU-WH", planned + 18 * HOUR, "ndpr-oxide", Decimal("0.2")
+        )
+        self.ship(part, CN_TO_MY, planned + 30 * HOUR, "2846.90")
+        self.ship(part, MY_TO_TRADER, part.last + 48 * HOUR, "2846.90")
 
     def highlights(self) -> Highlights:
         m = self.marks
@@ -1075,11 +1287,20 @@ def cycles_for(size: int) -> int:
     return max(1, round((size - REGISTRATIONS_ESTIMATE) / COMMANDS_PER_CYCLE))
 
 
-class DemoChain:
-    """The demo's commands for one seed and size, generated lazily.
+@dataclass(frozen=True)
+class Report:
+    """A command and the time the ledger records it at (shortly after its step)."""
 
-    ``commands()`` (or ``chunks()``) may be iterated more than once and always yields the
-    same commands; ``highlights`` is set once an iteration has finished."""
+    recorded_at: datetime
+    command: c.Command
+
+
+class DemoChain:
+    """The demo's commands for one seed and size, generated lazily, in the order their
+    steps happened.
+
+    ``reports()``, ``commands()`` and ``chunks()`` may be iterated more than once and
+    always yield the same; ``highlights`` is set once an iteration has finished."""
 
     def __init__(self, seed: int, size: int) -> None:
         if size < 1:
@@ -1089,24 +1310,50 @@ class DemoChain:
         self.cycles = cycles_for(size)
         self.highlights: Highlights | None = None
 
-    def commands(self) -> Iterator[c.Command]:
+    def reports(self) -> Iterator[Report]:
+        """Registrations (recorded on ``REGISTERED_AT``), then every step in the order it
+        happened, each recorded when its reporting window closes plus a delay."""
         # First pass: how many tranches of each quota and licence the chain draws.
         measure = _Simulation(self.seed, self.cycles, None)
         for _ in measure.run():
             pass
         counts = {prefix: t.used for prefix, t in measure.licences.items()}
         for code, name, country, roles in ACTORS:
-            yield c.RegisterActor(code, name, country, list(roles))
+            yield Report(REGISTERED_AT, c.RegisterActor(code, name, country, list(roles)))
         for code, name, kind, owner, location in FACILITIES:
-            yield c.RegisterFacility(code, name, kind, owner, COUNTRIES[owner], location)
+            registered = c.RegisterFacility(code, name, kind, owner, COUNTRIES[owner], location)
+            yield Report(REGISTERED_AT, registered)
         for tranche in measure.licences.values():
             for n in range(1, tranche.used + 1):
-                yield tranche.spec.issue(n)
-        # Second pass: the same draws, now with every licence issued.
+                yield Report(REGISTERED_AT, tranche.spec.issue(n))
+        # Second pass: the same draws, now with every licence issued. Cycles overlap in
+        # time, so their commands wait in a heap until no later cycle can come before
+        # them: every cycle's steps happen at or after its start. Ties keep the order of
+        # emission, in which a step always follows the steps it needs.
         simulation = _Simulation(self.seed, self.cycles, counts)
-        for commands in simulation.run():
-            yield from commands
+        waiting: list[tuple[datetime, int, c.Command]] = []
+        emitted = 0
+        for cycle, commands in enumerate(simulation.run()):
+            for when, command in commands:
+                heapq.heappush(waiting, (when, emitted, command))
+                emitted += 1
+            next_start = simulation.at(cycle + 1, 0) if cycle + 1 < self.cycles else None
+            while waiting and (next_start is None or waiting[0][0] < next_start):
+                when, _, command = heapq.heappop(waiting)
+                yield Report(self._recorded(when), command)
         self.highlights = simulation.highlights()
+
+    def _recorded(self, when: datetime) -> datetime:
+        """The close of the step's reporting window plus a delay drawn from the seed and
+        the window: later windows are always recorded later."""
+        window = (when - START) // REPORTING_WINDOW
+        low, high = (int(d.total_seconds()) for d in REPORTING_DELAY)
+        delay = random.Random(f"{self.seed}:{window}").randint(low, high)
+        return START + REPORTING_WINDOW * (window + 1) + timedelta(seconds=delay)
+
+    def commands(self) -> Iterator[c.Command]:
+        for report in self.reports():
+            yield report.command
 
     def chunks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[list[c.Command]]:
         """The commands in lists of at most ``chunk_size`` (one bulk request each)."""
@@ -1153,16 +1400,36 @@ def load(
     chunk_size: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
 ) -> DemoSummary:
-    """Generates the demo and executes it chunk by chunk (each one transaction) as
-    ``ADMIN``; ``progress`` is told how many commands each chunk held."""
+    """Generates the demo and records it as ``ADMIN`` at the times it was reported: the
+    commands of one reporting window in one transaction (or several of at most
+    ``chunk_size``), with the ledger's "now" at the window's record time, so that every
+    step is recorded shortly after it happened. ``progress`` is told how many commands
+    each transaction held."""
+    if not 1 <= chunk_size <= MAX_BULK:
+        raise ValueError(f"chunk_size must be between 1 and {MAX_BULK}")
     chain = DemoChain(seed, size)
     commands = chunks = 0
-    for chunk in chain.chunks(chunk_size):
-        ledger.execute(ADMIN, chunk, bulk=True)
+
+    def record(at: datetime, chunk: list[c.Command]) -> None:
+        nonlocal commands, chunks
+        ledger.execute(ADMIN, chunk, bulk=True, now=at)
         commands += len(chunk)
         chunks += 1
         if progress is not None:
             progress(len(chunk))
+
+    pending: list[c.Command] = []
+    pending_at: datetime | None = None
+    for report in chain.reports():
+        if pending and (report.recorded_at != pending_at or len(pending) == chunk_size):
+            assert pending_at is not None
+            record(pending_at, pending)
+            pending = []
+        pending_at = report.recorded_at
+        pending.append(report.command)
+    if pending:
+        assert pending_at is not None
+        record(pending_at, pending)
     marks = chain.highlights
     assert marks is not None
     return DemoSummary(

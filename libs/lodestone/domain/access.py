@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lodestone.domain.recording import LedgerAggregate
 from lodestone.domain.refusals import Forbidden
 from lodestone.domain.snapshots import TypedSnapshot
 
@@ -60,7 +61,7 @@ class Principal:
         )
 
 
-class Credential(Aggregate):
+class Credential(LedgerAggregate):
     """An API key's grant: its role and, for operators, the actor it speaks for."""
 
     Snapshot = TypedSnapshot

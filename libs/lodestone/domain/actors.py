@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lodestone.domain.recording import LedgerAggregate
 from lodestone.domain.refusals import InvalidInput
 from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import FacilityKind
@@ -22,7 +23,7 @@ def country(value: str, field: str) -> str:
     return value
 
 
-class Actor(Aggregate):
+class Actor(LedgerAggregate):
     """A company in the chain: mine, refiner, magnet maker, trader, exporter or end client."""
 
     class Registered(Aggregate.Created):
@@ -72,7 +73,7 @@ class Actor(Aggregate):
         )
 
 
-class Facility(Aggregate):
+class Facility(LedgerAggregate):
     """A place where material is mined, processed, stored or shipped from."""
 
     Snapshot = TypedSnapshot

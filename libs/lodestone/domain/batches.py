@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lodestone.domain.recording import LedgerAggregate
 from lodestone.domain.refusals import Conflict, Forbidden, RuleBroken
 from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import ZERO, Material
@@ -28,7 +29,7 @@ class Status(StrEnum):
     VOID = "void"  # its recording was corrected as "did not occur"
 
 
-class Batch(Aggregate):
+class Batch(LedgerAggregate):
     Snapshot = TypedSnapshot
     ENUM_FIELDS = {"status": Status, "material": Material}
 
@@ -372,7 +373,7 @@ class Batch(Aggregate):
             )
 
 
-class Transformation(Aggregate):
+class Transformation(LedgerAggregate):
     """The whole record of one processing step: inputs taken, outputs made, untraced
     material declared, the tolerance claimed and any quota drawn."""
 

@@ -43,3 +43,8 @@ def credential_id(key_hash: str) -> UUID:
 
 def idempotency_id(principal: str, key: str) -> UUID:
     return uuid5(NAMESPACE, f"idempotency:{principal}:{key}")
+
+
+def anomaly_review_id(anomaly: str) -> UUID:
+    """The review record of one anomaly (the anomaly's id as the read model gives it)."""
+    return uuid5(NAMESPACE, f"anomaly-review:{anomaly.lower()}")

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lodestone.domain.recording import LedgerAggregate
 from lodestone.domain.refusals import Forbidden, InvalidInput, RuleBroken
 from lodestone.domain.snapshots import TypedSnapshot
 from lodestone.domain.values import (
@@ -44,7 +45,7 @@ QUOTAS = frozenset({LicenceKind.MINING_QUOTA, LicenceKind.SEPARATION_QUOTA})
 MAX_LICENCE_KG = Decimal("1000000000")  # 1 Mt
 
 
-class Licence(Aggregate):
+class Licence(LedgerAggregate):
     Snapshot = TypedSnapshot
     ENUM_FIELDS = {"kind": LicenceKind}
 

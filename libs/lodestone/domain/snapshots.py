@@ -12,8 +12,13 @@ from typing import Any
 
 from eventsourcing.domain import Snapshot
 
+from lodestone.domain.recording import record_time
+
 
 class TypedSnapshot(Snapshot):
+    # Taken in the same save as the events it follows: the same record time.
+    create_timestamp = staticmethod(record_time)
+
     def mutate(self, _: None) -> Any:
         aggregate = super().mutate(_)
         fields: dict[str, type[Enum]] = getattr(type(aggregate), "ENUM_FIELDS", {})

@@ -24,6 +24,7 @@ from lodestone.domain.access import Credential, Principal
 from lodestone.domain.actors import Actor, Facility
 from lodestone.domain.batches import Batch
 from lodestone.domain.licences import Licence
+from lodestone.domain.recording import recording_at
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound, Refusal
 from lodestone.domain.values import ExportControls
 from lodestone.ledger import commands, handlers
@@ -90,7 +91,11 @@ class Ledger(Application[UUID]):
         idempotency_key: str | None = None,
         fingerprint: str = "",
         bulk: bool = False,
+        now: datetime | None = None,
     ) -> Outcome:
+        """Runs ``batch`` and saves what it changed in one transaction. Every event is
+        recorded at the ledger's "now": the clock's, or ``now`` when given (the demo
+        loader replays its chain at the times the steps were reported)."""
         if not batch:
             raise InvalidInput("events", "required", "submit at least one event")
         if len(batch) > MAX_BULK:
@@ -102,29 +107,32 @@ class Ledger(Application[UUID]):
                 if earlier is not None:
                     return earlier
             uow = UnitOfWork(self.repository, self._controls)
-            now = self._clock()
-            results = []
-            for n, command in enumerate(batch):
-                try:
-                    results.append(handlers.handle(command, uow, principal, now))
-                except Refusal as refusal:
-                    if bulk:  # name the event in the submission that was refused
-                        raise refusal.at(f"events[{n}]") from None
-                    raise
-            if record_id is not None:
-                uow.add(
-                    IdempotencyRecord.record(
-                        record_id,
-                        principal.id,
-                        idempotency_key or "",
-                        fingerprint,
-                        _replayable(results),
+            at = self._clock() if now is None else now
+            # Every event made here, and any snapshot the save takes, is stamped with
+            # ``at``: one command, one record time.
+            with recording_at(at):
+                results = []
+                for n, command in enumerate(batch):
+                    try:
+                        results.append(handlers.handle(command, uow, principal, at))
+                    except Refusal as refusal:
+                        if bulk:  # name the event in the submission that was refused
+                            raise refusal.at(f"events[{n}]") from None
+                        raise
+                if record_id is not None:
+                    uow.add(
+                        IdempotencyRecord.record(
+                            record_id,
+                            principal.id,
+                            idempotency_key or "",
+                            fingerprint,
+                            _replayable(results),
+                        )
                     )
-                )
-            try:
-                self.save(*uow.changed())
-            except IntegrityError:
-                continue  # someone else wrote first: run again on fresh state
+                try:
+                    self.save(*uow.changed())
+                except IntegrityError:
+                    continue  # someone else wrote first: run again on fresh state
             return Outcome(results)
         raise Conflict(
             "", "concurrent-update", "the same batches kept changing under this request; retry"

@@ -19,6 +19,7 @@ from uuid import UUID
 from lodestone.domain import chain, ids
 from lodestone.domain.access import Credential, Principal, Role
 from lodestone.domain.actors import Actor, Facility
+from lodestone.domain.anomalies import AnomalyReview
 from lodestone.domain.batches import Batch
 from lodestone.domain.chain import OutputSpec, UntracedInput
 from lodestone.domain.licences import Licence, LicenceKind
@@ -582,3 +583,37 @@ class CorrectEvent(Command):
             quota,
         )
         return h.answer("Corrected", b, corrects_version=self.version)
+
+
+# --- oversight ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewAnomaly(Command):
+    """An analyst or a regulator acknowledges, dismisses or reopens an anomaly of the
+    anomalies read model, with a note saying why. The gateway finds the anomaly in the
+    read model first (an unknown one is refused there) and passes on its rule."""
+
+    submitters = (Role.ANALYST, Role.REGULATOR, Role.ADMIN)
+
+    anomaly_id: str
+    rule: str
+    status: str  # acknowledged | dismissed | open
+    note: str
+
+    def handle(self, uow: UnitOfWork, principal: Principal, now: datetime) -> Answer:
+        principal.require(*self.submitters, field="status")
+        try:
+            anomaly = str(UUID(self.anomaly_id))
+        except ValueError:
+            raise InvalidInput("anomaly_id", "uuid", "not an anomaly id") from None
+        id = ids.anomaly_review_id(anomaly)
+        review = uow.find(AnomalyReview, id)
+        if review is None:
+            review = AnomalyReview.start(
+                id, anomaly, self.rule, self.status, self.note, principal, now
+            )
+            uow.add(review)
+        else:
+            review.review(self.status, self.note, principal, now)
+        return {"event": "AnomalyReviewed", "anomaly_id": anomaly, "status": review.status.value}

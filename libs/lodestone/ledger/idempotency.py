@@ -9,8 +9,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lodestone.domain.recording import LedgerAggregate
 
-class IdempotencyRecord(Aggregate):
+
+class IdempotencyRecord(LedgerAggregate):
     class Recorded(Aggregate.Created):
         principal_id: str
         key: str

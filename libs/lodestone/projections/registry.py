@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lodestone.projections.anomalies import schema as anomalies_schema
+from lodestone.projections.anomalies.projection import AnomaliesProjection
 from lodestone.projections.base import Projection, View
 from lodestone.projections.genealogy import schema as genealogy_schema
 from lodestone.projections.genealogy.projection import GenealogyProjection
@@ -131,6 +133,18 @@ def _licences_postgres(url: str) -> View[Any]:
     return PostgresLicencesView(url)
 
 
+def _anomalies_sqlite(path: Path) -> View[Any]:
+    from lodestone.projections.anomalies.sqlite import SQLiteAnomaliesView
+
+    return SQLiteAnomaliesView(path)
+
+
+def _anomalies_postgres(url: str) -> View[Any]:
+    from lodestone.projections.anomalies.postgres import PostgresAnomaliesView
+
+    return PostgresAnomaliesView(url)
+
+
 REGISTRY = Registry(
     Registered(
         GenealogyProjection, genealogy_schema.LAYOUT, _genealogy_sqlite, _genealogy_postgres
@@ -140,4 +154,7 @@ REGISTRY = Registry(
         InventoryProjection, inventory_schema.LAYOUT, _inventory_sqlite, _inventory_postgres
     ),
     Registered(LicencesProjection, licences_schema.LAYOUT, _licences_sqlite, _licences_postgres),
+    Registered(
+        AnomaliesProjection, anomalies_schema.LAYOUT, _anomalies_sqlite, _anomalies_postgres
+    ),
 )

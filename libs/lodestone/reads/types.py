@@ -486,3 +486,74 @@ class LicenceDraws(TypedDict):
     licence: LicenceSummary
     draws: list[DrawView]
     by_month: dict[str, str]  # quota use over time: kg drawn per month (UTC)
+
+
+# --- anomalies ------------------------------------------------------------------------------
+
+
+class AnomalyEvent(TypedDict):
+    """An event of an anomaly's evidence. Who reported what is shown to its parties and
+    the authorities; others see its type and time only (``redacted``)."""
+
+    type: str
+    occurred_at: str | None
+    event_id: NotRequired[str]  # the CloudEvents id its Kafka record carries
+    aggregate_id: NotRequired[str]
+    version: NotRequired[int]
+    position: NotRequired[int | None]  # in the event store
+    batch: NotRequired[str | None]  # ACTOR/LOT
+    redacted: NotRequired[bool]
+
+
+class AnomalyDecision(TypedDict):
+    """A review of the anomaly: recorded in the ledger with who and why."""
+
+    status: str  # open | acknowledged | dismissed
+    at: str
+    by_role: str
+    by: NotRequired[str]  # the principal: authorities, and the reviewer itself
+    note: NotRequired[str]
+
+
+class AnomalySummary(TypedDict):
+    id: str
+    href: str
+    rule: str
+    title: str
+    severity: str  # critical | warning | info
+    status: str  # open | acknowledged | dismissed
+    reason: str  # companies pseudonymised and references withheld as the caller requires
+    occurred_at: str
+    companies: list[str]  # codes, or pseudonyms ("company-...") the caller may not see
+    elements: list[str]
+    countries: list[str]
+
+
+class AnomalyEvidence(TypedDict):
+    events: list[AnomalyEvent]
+    batches: list[str | Redacted]  # ACTOR/LOT, or redacted
+    licences: list[str | Redacted]
+    figures: dict[str, Any]  # a commercial figure (a price) is redacted for non-parties
+
+
+class AnomalyDetail(AnomalySummary):
+    evidence: AnomalyEvidence
+    reviews: list[AnomalyDecision]
+
+
+class AnomalyPage(TypedDict):
+    total: int  # anomalies matching the filters
+    offset: int
+    limit: int
+    anomalies: list[AnomalySummary]
+
+
+class AnomalyRuleView(TypedDict):
+    id: str
+    title: str
+    definition: str
+    thresholds: dict[str, str]  # as configured
+
+
+class AnomalyRules(TypedDict):
+    rules: list[AnomalyRuleView]

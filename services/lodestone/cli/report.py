@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -45,16 +45,27 @@ def report(
         build_event_rows,
         build_genealogy_view,
         build_ledger,
+        open_view,
     )
-    from lodestone.streaming.projector import genealogy_projector
+    from lodestone.projections.anomalies import AnomaliesProjection, Thresholds
+    from lodestone.projections.registry import REGISTRY
+    from lodestone.reads.anomalies import AnomalyBook
+    from lodestone.streaming.projector import genealogy_projector, log_projector
 
     settings = settings_for(data_dir)
     ledger = build_ledger(settings)
     view = build_genealogy_view(settings)
     rows = build_event_rows(settings)
     checkpoints = build_checkpoint_store(settings)
-    with closed_after(ledger, view, rows, checkpoints):
+    watched: Any = open_view(settings, REGISTRY["anomalies"])
+    with closed_after(ledger, view, rows, checkpoints, watched):
         genealogy_projector(ledger, view).catch_up()
+        log_projector(ledger, AnomaliesProjection(), watched).catch_up()
+        book = AnomalyBook(
+            lambda: watched,
+            Thresholds.with_overrides(settings.anomaly_thresholds),
+            pseudonym_key=b"",  # the report shows companies by name: no pseudonyms
+        )
         found = reports.build(
             ledger,
             rows,
@@ -62,6 +73,7 @@ def report(
             checkpoints,
             Checkpointer(ledger.recorder, checkpoints),
             ledger.batch(batch).id,
+            anomaly_book=book,
         )
     if format is ReportFormat.JSON:
         data = json.dumps(found, indent=2, ensure_ascii=False).encode()

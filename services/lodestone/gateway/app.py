@@ -13,6 +13,7 @@ from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import problems
 from lodestone.gateway.limits import BodyLimit
 from lodestone.gateway.routes import (
+    anomalies,
     audit,
     batches,
     events,
@@ -78,4 +79,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(trades.router)
     app.include_router(inventory.router)
     app.include_router(licences.router)
+    app.include_router(anomalies.router)
     return app

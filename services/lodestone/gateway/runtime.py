@@ -8,6 +8,7 @@ project``."""
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -25,10 +26,12 @@ from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
+from lodestone.projections.anomalies import AnomaliesView, Thresholds
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.projections.refusals import RefusalLog
 from lodestone.projections.registry import REGISTRY
+from lodestone.reads.anomalies import AnomalyBook
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.projector import Projector, log_projector
 from lodestone.streaming.relay import Relay
@@ -55,6 +58,17 @@ class Runtime:
         self.projector: Projector | None = self.projectors.get("genealogy")
         # Refused writes, counted beside the read models (not events: see problems.py).
         self.refusals: RefusalLog = build_refusal_log(settings)
+        # The anomalies read model and the rules evaluated over it once per position it
+        # reaches.
+        self.anomalies_view = cast(AnomaliesView, self.views["anomalies"])
+        self.anomalies_projector: Projector | None = self.projectors.get("anomalies")
+        key = settings.pseudonym_key
+        self.anomalies = AnomalyBook(
+            self.fresh_anomalies,
+            Thresholds.with_overrides(settings.anomaly_thresholds),
+            pseudonym_key=key.get_secret_value().encode() if key else secrets.token_bytes(32),
+            state=self.anomalies_projector.position if self.anomalies_projector else None,
+        )
         # History, bundles, verify, the relay and the checkpoints, on one connection.
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
@@ -140,6 +154,12 @@ class Runtime:
     def fresh_view(self) -> GenealogyView:
         """The genealogy's view, caught up (see :meth:`fresh`)."""
         return cast(GenealogyView, self.fresh("genealogy"))
+
+    def fresh_anomalies(self) -> AnomaliesView:
+        """The anomalies view, caught up as ``fresh_view`` is."""
+        if self.anomalies_projector is not None:
+            self.anomalies_projector.catch_up()
+        return self.anomalies_view
 
     def stop(self) -> None:
         self._stop.set()

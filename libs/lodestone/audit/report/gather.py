@@ -11,7 +11,8 @@ ids and times as strings):
 - the quotas and licences the genealogy drew, with what it drew;
 - corrections (events whose type ends in ``Corrected``) found on the batches, steps
   and licences of the genealogy, each shown with what it corrects;
-- the anomalies the rules of ``anomalies.py`` find;
+- the anomalies the rules of ``anomalies.py`` find, and those the anomalies read model
+  finds about a batch or step of the genealogy (when given its book);
 - the verification of the batch's audit bundle and the checkpoint it relies on.
 """
 
@@ -27,14 +28,16 @@ from uuid import UUID
 from lodestone import integrity
 from lodestone.audit import bundle as bundles
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected
-from lodestone.audit.report.anomalies import anomalies
+from lodestone.audit.report.anomalies import SEVERITY_ORDER, anomalies
 from lodestone.audit.report.context import Context, is_correction, lag_days
 from lodestone.audit.report.wording import summary
+from lodestone.domain.access import Principal, Role
 from lodestone.domain.licences import QUOTAS, Licence, LicenceKind
 from lodestone.domain.refusals import Conflict, NotFound
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections import genealogy
+from lodestone.reads import anomalies as oversight
 from lodestone.reads.history import Entry, entries
 from lodestone.reads.json import plain
 
@@ -52,9 +55,11 @@ def build(
     batch_id: UUID,
     *,
     now: datetime | None = None,
+    anomaly_book: oversight.AnomalyBook | None = None,
 ) -> dict[str, Any]:
     """The audit report of ``batch_id`` as plain JSON. ``view`` must be caught up with
-    the event store (the gateway's ``fresh_view()``)."""
+    the event store (the gateway's ``fresh_view()``); ``anomaly_book``: the anomalies
+    read model, whose findings about the genealogy join the report's own."""
     batch = ledger.batch(str(batch_id))
     up = genealogy.upstream(view, batch_id)
     if batch_id not in up.batches:
@@ -87,10 +92,42 @@ def build(
         "provenance": _provenance(context, shares),
         "licences": _licences(context, licence_ids),
         "corrections": _corrections(context),
-        "anomalies": anomalies(context, shares, verification),
+        "anomalies": _with_oversight(
+            anomalies(context, shares, verification), context, anomaly_book, step_ids
+        ),
         "verification": verification,
     }
     return plain(report)
+
+
+#: The report is for auditors, regulators and admins: it reads anomalies as they do.
+AUDITOR = Principal("audit-report", Role.AUDITOR)
+
+
+def _with_oversight(
+    found: list[dict[str, Any]],
+    context: Context,
+    book: oversight.AnomalyBook | None,
+    step_ids: Iterable[UUID],
+) -> list[dict[str, Any]]:
+    if book is None:
+        return found
+    positions = {(e.aggregate_id, e.version): e.position for e in context.events}
+    for anomaly, reason in oversight.naming(book, [*context.rows, *step_ids], AUDITOR):
+        event = next((e for e in anomaly.events if (e.aggregate_id, e.version) in positions), None)
+        subject = next((b for b in anomaly.subjects if b in context.rows), None)
+        found.append(
+            {
+                "kind": anomaly.rule,
+                "severity": anomaly.severity,
+                "subject": context.ref(subject) if subject else context.batch.reference,
+                "position": positions[(event.aggregate_id, event.version)] if event else None,
+                "type": event.type if event else None,
+                "detail": reason,
+            }
+        )
+    found.sort(key=lambda a: (SEVERITY_ORDER[a["severity"]], a["position"] or 0, a["kind"]))
+    return found
 
 
 def _licence_ids(batches: Iterable[genealogy.BatchRow], events: Sequence[Entry]) -> list[UUID]:

@@ -34,6 +34,7 @@ def _report(runtime: RuntimeDep, actor: str, lot: str) -> AuditReport:
         runtime.checkpoints,
         runtime.checkpointer,
         batch_id,
+        anomaly_book=runtime.anomalies,
     )
     return cast(AuditReport, report)
 

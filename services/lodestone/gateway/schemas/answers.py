@@ -49,6 +49,9 @@ class Recorded(BaseModel):
     expires_at: str | None = None
     replaces: str | None = Field(None, description="The rotated credential")
     replaced_expires_at: str | None = Field(None, description="When the rotated key expires")
+    # A review of an anomaly:
+    anomaly_id: str | None = None
+    status: str | None = Field(None, description="The anomaly's status after the review")
 
 
 class BulkRecorded(BaseModel):
