@@ -142,6 +142,7 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/batches/{actor}/{lot}/upstream"): Rule(EVERYONE, scene=ore_1),
     ("GET", "/v1/batches/{actor}/{lot}/downstream"): Rule(EVERYONE, scene=ore_1),
     ("GET", "/v1/batches/{actor}/{lot}/provenance"): Rule(EVERYONE, scene=ore_1),
+    ("GET", "/v1/batches/{actor}/{lot}/graph.svg"): Rule(EVERYONE, scene=ore_1),
     # events
     ("POST", "/v1/events/ore-extracted"): Rule(
         STEP_REPORTERS, body=lambda: ore("ORE-9", "1000"), reporting_for="MINECO"
@@ -370,7 +371,7 @@ def test_request_without_a_valid_key_is_unauthorized(
 
 @pytest.mark.parametrize(("method", "path"), [mp for mp, rule in ENDPOINTS.items() if rule.public])
 def test_public_route_answers_without_a_key(world: World, method: str, path: str) -> None:
-    response = world.client.request(method, path)
+    response = world.client.request(method, prepare(world, method, path))
 
     assert response.status_code == 200
 

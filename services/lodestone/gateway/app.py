@@ -12,7 +12,16 @@ from fastapi_offline import FastAPIOffline
 from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import problems
 from lodestone.gateway.limits import BodyLimit
-from lodestone.gateway.routes import audit, batches, events, health, registry, reports, trades
+from lodestone.gateway.routes import (
+    audit,
+    batches,
+    events,
+    graphs,
+    health,
+    registry,
+    reports,
+    trades,
+)
 from lodestone.gateway.runtime import Runtime
 
 VERSION = "0.1.0"
@@ -66,4 +75,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(trades.router)
+    app.include_router(graphs.router)
     return app
