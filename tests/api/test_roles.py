@@ -96,6 +96,13 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/docs"): Rule(EVERYONE, public=True),
     ("GET", "/docs/oauth2-redirect"): Rule(EVERYONE, public=True),
     ("GET", "/redoc"): Rule(EVERYONE, public=True),
+    # the page and its files (the data it shows comes from the API, by the key's role)
+    ("GET", "/"): Rule(EVERYONE, public=True),
+    ("GET", "/page"): Rule(EVERYONE, public=True),
+    ("GET", "/page/assets/{name}"): Rule(
+        EVERYONE, scene=lambda w: {"name": "page.js"}, public=True
+    ),
+    ("GET", "/page/vendor/plotly.min.js"): Rule(EVERYONE, public=True),
     # registry: writes
     ("POST", "/v1/actors"): Rule(
         frozenset({"admin"}),

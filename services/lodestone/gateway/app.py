@@ -18,6 +18,7 @@ from lodestone.gateway.routes import (
     events,
     graphs,
     health,
+    page,
     registry,
     reports,
     trades,
@@ -76,4 +77,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(trades.router)
     app.include_router(graphs.router)
+    app.include_router(page.router)  # the page and its scripts: public files, no data
     return app
