@@ -15,6 +15,7 @@ if [ -z "${LODESTONE_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb
   apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 bash deploy/report-packages.sh  # Graphviz, Pango, HarfBuzz, fonts: for audit reports
+bash deploy/browser-packages.sh  # Chromium and chromedriver: the page's browser test
 echo "== ruff"; .venv/bin/ruff check .
 echo "== import contracts"; .venv/bin/lint-imports --no-cache
 echo "== mypy"; .venv/bin/mypy libs services

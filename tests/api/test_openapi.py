@@ -17,6 +17,7 @@ FILES = {
     "/v1/batches/{actor}/{lot}/report.html": "text/html",
     "/v1/batches/{actor}/{lot}/report.pdf": "application/pdf",
     "/v1/batches/{actor}/{lot}/bundle": "application/json",
+    "/v1/batches/{actor}/{lot}/graph.svg": "image/svg+xml",
 }
 
 

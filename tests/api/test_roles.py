@@ -108,6 +108,13 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/docs"): Rule(EVERYONE, public=True),
     ("GET", "/docs/oauth2-redirect"): Rule(EVERYONE, public=True),
     ("GET", "/redoc"): Rule(EVERYONE, public=True),
+    # the page and its files (the data it shows comes from the API, by the key's role)
+    ("GET", "/"): Rule(EVERYONE, public=True),
+    ("GET", "/page"): Rule(EVERYONE, public=True),
+    ("GET", "/page/assets/{name}"): Rule(
+        EVERYONE, scene=lambda w: {"name": "page.js"}, public=True
+    ),
+    ("GET", "/page/vendor/plotly.min.js"): Rule(EVERYONE, public=True),
     # registry: writes
     ("POST", "/v1/actors"): Rule(
         frozenset({"admin"}),
@@ -161,6 +168,7 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/licences/{number}/draws"): Rule(
         EVERYONE - {"magnets", "other"}, scene=lambda w: {"number": "EX-1"}
     ),
+    ("GET", "/v1/batches/{actor}/{lot}/graph.svg"): Rule(EVERYONE, scene=ore_1),
     # events
     ("POST", "/v1/events/ore-extracted"): Rule(
         STEP_REPORTERS, body=lambda: ore("ORE-9", "1000"), reporting_for="MINECO"
@@ -421,7 +429,7 @@ def test_request_without_a_valid_key_is_unauthorized(
 
 @pytest.mark.parametrize(("method", "path"), [mp for mp, rule in ENDPOINTS.items() if rule.public])
 def test_public_route_answers_without_a_key(world: World, method: str, path: str) -> None:
-    response = world.client.request(method, path)
+    response = world.client.request(method, prepare(world, method, path))
 
     assert response.status_code == 200
 

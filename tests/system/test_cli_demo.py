@@ -43,3 +43,9 @@ def test_a_second_demo_start_keeps_the_same_admin_key(tmp_path: Path) -> None:
     _demo(tmp_path / "demo")
 
     assert (tmp_path / "demo" / "admin-key").read_text() == first
+
+
+def test_the_demo_prints_the_pages_url(tmp_path: Path) -> None:
+    result = _demo(tmp_path / "demo")
+
+    assert "Page:       http://127.0.0.1:8000/page" in result.stdout

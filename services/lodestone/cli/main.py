@@ -105,6 +105,9 @@ def demo(
         where = f"in {key_file} (readable by its owner only)"
     os.environ["LODESTONE_ADMIN_KEY"] = admin_key
     base = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"Page:       [bold]{base}/page[/]  (charts, anomalies, traces: sign in with a key)"
+    )
     console.print(f"API docs:   [bold]{base}/docs[/]")
     console.print(f"Admin key:  {where}; send it as Authorization: Bearer <key>")
     if summary is not None:

@@ -17,9 +17,11 @@ from lodestone.gateway.routes import (
     audit,
     batches,
     events,
+    graphs,
     health,
     inventory,
     licences,
+    page,
     registry,
     reports,
     trades,
@@ -80,4 +82,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(inventory.router)
     app.include_router(licences.router)
     app.include_router(anomalies.router)
+    app.include_router(graphs.router)
+    app.include_router(page.router)  # the page and its scripts: public files, no data
     return app

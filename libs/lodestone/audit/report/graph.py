@@ -25,6 +25,8 @@ MATERIAL_FILL = {
     "scrap": "#dedede",
 }
 FONT = "DejaVu Sans"
+#: Where a trade's client is redacted for the caller (``{"redacted": true}``).
+HIDDEN_CLIENT: Mapping[str, Any] = {"code": "(not shown)"}
 CLIENT_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#fff7d6", "color": "#b08900"}
 
 
@@ -56,11 +58,14 @@ def _group_key(node: Mapping[str, Any], coarse: bool) -> str:
     return f"{base}|{(node['holder'] or {}).get('code')}"
 
 
-def draw_genealogy(genealogy_: Mapping[str, Any]) -> Graph:
+def draw_genealogy(
+    genealogy_: Mapping[str, Any], listed_in: str = "The JSON report lists"
+) -> Graph:
     """The genealogy as SVG, drawn by Graphviz's ``dot``: mines on the left, end clients
     on the right, the mass each step took on its edge. Beyond ``MAX_DRAWN_NODES``
     batches, batches of the same side, material and holder (or mine) are drawn as one
-    box with their count and total mass; beyond that again, by side and material."""
+    box with their count and total mass; beyond that again, by side and material (the
+    note says so, and where every batch is listed: ``listed_in``)."""
     import graphviz
 
     nodes: list[Mapping[str, Any]] = genealogy_["nodes"]
@@ -75,7 +80,7 @@ def draw_genealogy(genealogy_: Mapping[str, Any]) -> Graph:
         note = (
             f"The genealogy has {len(nodes):,} batches: drawn as "
             f"{len(set(group.values())):,} boxes, batches of the same {how} together. "
-            "The JSON report lists every batch."
+            f"{listed_in} every batch."
         )
     boxes: dict[str, _Box] = {}
     members: dict[str, list[Mapping[str, Any]]] = {}
@@ -149,9 +154,11 @@ def _box(batch_nodes: Sequence[Mapping[str, Any]]) -> _Box:
     origin = first["origin"]
     if len(batch_nodes) == 1:
         lines = [
-            str(first["batch"]),
+            str(first["batch"] or "lot not shown"),
             f"{first['material']} · {format_kg(first['initial_kg'])} kg",
-            f"holder {holder.get('code')} ({holder.get('country')})",
+            f"holder {holder.get('code')} ({holder.get('country')})"
+            if holder.get("code")
+            else "holder not shown",
         ]
         if first["status"] and first["status"] != "active":
             lines[1] += f" · {str(first['status']).replace('_', ' ')}"
@@ -163,7 +170,9 @@ def _box(batch_nodes: Sequence[Mapping[str, Any]]) -> _Box:
         lines = [
             f"{len(batch_nodes):,} {first['material']} batches",
             f"{format_kg(total)} kg in all",
-            f"holder {holder.get('code')}" if len(holders) == 1 else f"{len(holders)} holders",
+            f"holder {holder.get('code') or 'not shown'}"
+            if len(holders) == 1
+            else f"{len(holders)} holders",
         ]
     if origin:
         if len(batch_nodes) == 1 or len({str(n["origin"]) for n in batch_nodes}) == 1:
@@ -215,7 +224,9 @@ def _draw_clients(
         for trade in node["trades"]:
             if trade["kind"] not in ("sale", "export") or not trade["to"]:
                 continue
-            client = trade["to"]
+            # A client the caller may not see (a redacted party) is drawn as one
+            # anonymous ellipse: which of them are the same company is not shown either.
+            client = trade["to"] if trade["to"].get("code") else HIDDEN_CLIENT
             clients[client["code"]] = client
             taken[client["code"]] = taken.get(client["code"], Decimal(0)) + Decimal(trade["kg"])
             how = "sold" if trade["kind"] == "sale" else "exported"
@@ -230,7 +241,11 @@ def _draw_clients(
     for n, code in enumerate(sorted(biggest)):
         client = clients[code]
         drawn[code] = f"c{n}"
-        lines = [code, str(client.get("name") or ""), str(client.get("country") or "")]
+        lines = (
+            ["clients not shown", "(not a party to these trades)"]
+            if client is HIDDEN_CLIENT
+            else [code, str(client.get("name") or ""), str(client.get("country") or "")]
+        )
         dot.node(drawn[code], _html_label(lines), **CLIENT_STYLE)
     if others:
         for code in others:
