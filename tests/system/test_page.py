@@ -262,19 +262,6 @@ def test_a_click_on_an_anomaly_opens_its_evidence_and_its_batch_graph(
         _wait(lambda: browser.find_element(By.ID, "batch-detail").is_displayed(), 30, "its batch")
 
 
-def test_without_an_anomalies_read_model_the_page_says_so_and_goes_on(
-    browser: Any, gateway: Gateway
-) -> None:
-    if gateway.call("GET", "/v1/anomalies", "regulator").status_code != 404:
-        pytest.skip("this gateway has the anomalies read model")
-
-    sign_in(browser, gateway, "regulator")
-
-    note = _wait(lambda: text(browser, "anomalies-note"), 30, "the anomalies note")
-    assert note.startswith("No anomalies read model on this server")
-    _wait(lambda: charts_drawn(browser), 30, "the charts, all the same")
-
-
 def test_an_analyst_sees_clients_as_pseudonyms_and_no_trade_line(
     browser: Any, gateway: Gateway
 ) -> None:
