@@ -161,17 +161,26 @@ def insert_new(table: Table[Any]) -> Write:
 def upsert(table: Table[Any], *, keep_nulls: bool = False, newer: str | None = None) -> Write:
     """Insert, or update the row under that key. ``keep_nulls``: a NULL value leaves
     the stored one alone. ``newer``: update only if that column grows (a version), so a
-    repeated or older event changes nothing."""
+    repeated or older event changes nothing; without it, update only if a value differs."""
 
     def render(dialect: Dialect) -> str:
-        updates = ", ".join(
-            f"{c} = COALESCE(excluded.{c}, {table.name}.{c})"
-            if keep_nulls
-            else f"{c} = excluded.{c}"
+        values = {
+            c: f"COALESCE(excluded.{c}, {table.name}.{c})" if keep_nulls else f"excluded.{c}"
             for c in table.column_names
             if c not in table.key
-        )
-        condition = f" WHERE excluded.{newer} > {table.name}.{newer}" if newer else ""
+        }
+        if not values:  # nothing but the key: a repeat is a repeat
+            return f"{_insert(table, dialect)} ON CONFLICT DO NOTHING"
+        updates = ", ".join(f"{c} = {value}" for c, value in values.items())
+        if newer:
+            condition = f" WHERE excluded.{newer} > {table.name}.{newer}"
+        else:
+            # A row that would stay as it is is not written again: a repeat changes
+            # nothing, not even the change log.
+            differs = "IS DISTINCT FROM" if dialect.name == "postgres" else "IS NOT"
+            condition = " WHERE " + " OR ".join(
+                f"{value} {differs} {table.name}.{c}" for c, value in values.items()
+            )
         return (
             f"{_insert(table, dialect)} ON CONFLICT ({', '.join(table.key)}) "
             f"DO UPDATE SET {updates}{condition}"
