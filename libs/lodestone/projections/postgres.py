@@ -271,6 +271,12 @@ class PostgresView(TableView[W]):
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
             yield bool(row and row[0])
 
+    def discard(self) -> None:
+        try:
+            _drop_schema(self)
+        finally:
+            self.close()
+
     def switch_into(self, target: Any) -> Switched:
         """The rebuilt tables are moved into schema ``target`` (of the same database)
         in place of its own, in one transaction: readers there go on reading the old
@@ -347,6 +353,13 @@ def _as_json(rows: list[Row], columns: list[int]) -> list[Row]:
                 values[i] = Jsonb({k: str(v) for k, v in values[i].items()})
         adapted.append(tuple(values))
     return adapted
+
+
+def _drop_schema(view: PostgresView[Any]) -> None:
+    with view._pool.connection() as conn:
+        conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(view.schema))
+        )
 
 
 def _fingerprint(conn: Connection[TupleRow], tables: Iterable[Table[Any]]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lodestone.projections.base import Projection, View
+from lodestone.projections.changes import CHANGES, STATE
 from lodestone.projections.genealogy import schema as genealogy_schema
 from lodestone.projections.genealogy.projection import GenealogyProjection
 from lodestone.projections.tables import Layout
@@ -19,12 +20,14 @@ from lodestone.projections.tracking import TRACKING, VERSIONS
 @dataclass(frozen=True)
 class Registered:
     """A projection class, the layout of its tables and its views. The views are
-    imported when opened, so that choosing projections needs no SQL driver."""
+    imported when opened, so that choosing projections needs no SQL driver.
+    ``postgres(url, schema=None)``: the view in that schema (default: the projection's
+    name), so that a rebuild can make its copy beside the live one."""
 
     projection: type[Projection]
     layout: Layout[Any]
     sqlite: Callable[[Path], View[Any]]
-    postgres: Callable[[str], View[Any]]
+    postgres: Callable[..., View[Any]]
 
     def __post_init__(self) -> None:
         named = (self.projection.name, self.projection.version)
@@ -39,10 +42,17 @@ class Registered:
     def version(self) -> int:
         return self.projection.version
 
-    def open(self, *, postgres_url: str | None, sqlite_path: Path) -> View[Any]:
-        """The view on PostgreSQL when a URL is given, else in the SQLite file."""
+    def open(
+        self, *, postgres_url: str | None, sqlite_path: Path, schema: str | None = None
+    ) -> View[Any]:
+        """The view on PostgreSQL when a URL is given (in ``schema``, default the
+        projection's name), else in the SQLite file."""
         if postgres_url is not None:
-            return self.postgres(postgres_url)
+            return (
+                self.postgres(postgres_url, schema=schema)
+                if schema
+                else self.postgres(postgres_url)
+            )
         return self.sqlite(sqlite_path)
 
 
@@ -53,7 +63,8 @@ class Registry:
             raise ValueError("two projections with one name")
         tables = [table.name for entry in entries for table in entry.layout.tables]
         # A view drops its tables when its version changes: one table, one owner.
-        if len(set(tables)) != len(tables) or {TRACKING.name, VERSIONS.name} & set(tables):
+        framework = {TRACKING.name, VERSIONS.name, CHANGES.name, STATE.name}
+        if len(set(tables)) != len(tables) or framework & set(tables):
             raise ValueError(f"projections share a table: {sorted(tables)}")
 
     def __iter__(self) -> Iterator[Registered]:
@@ -83,10 +94,10 @@ def _genealogy_sqlite(path: Path) -> View[Any]:
     return SQLiteGenealogyView(path)
 
 
-def _genealogy_postgres(url: str) -> View[Any]:
+def _genealogy_postgres(url: str, schema: str | None = None) -> View[Any]:
     from lodestone.projections.genealogy.postgres import PostgresGenealogyView
 
-    return PostgresGenealogyView(url)
+    return PostgresGenealogyView(url, schema=schema)
 
 
 REGISTRY = Registry(

@@ -236,6 +236,11 @@ class SQLiteView(TableView[W]):
             live.close()
         return Switched(previous, before, positions_before, positions)
 
+    def discard(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm", f".{self.layout.projection}.publisher"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
     def _copy(self, live: sqlite3.Connection, table: Table[Any]) -> None:
         # Dropped and made again rather than emptied: faster, and indexes are built
         # once over all rows.

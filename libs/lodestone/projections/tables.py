@@ -299,7 +299,12 @@ class TableView(View[W]):
         same projection at ``target`` (a SQLite file, a PostgreSQL schema of the same
         database) by its own, in one transaction, so that readers there see the whole
         old model until the commit and the whole new one after it. Its change log gets
-        a reset marker; this copy is emptied."""
+        a reset marker."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Close this view and delete what holds it (its file, its schema): for a
+        rebuilt copy once switched in, or given up."""
 
 
 @dataclass(frozen=True)
