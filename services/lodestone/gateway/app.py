@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import problems
-from lodestone.gateway.routes import audit, batches, events, health, registry, reports
+from lodestone.gateway.routes import audit, batches, events, health, registry, reports, streams
 from lodestone.gateway.runtime import Runtime
 
 DESCRIPTION = """
@@ -48,4 +48,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(batches.router)
     app.include_router(audit.router)
     app.include_router(reports.router)
+    app.include_router(streams.router)
     return app

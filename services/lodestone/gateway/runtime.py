@@ -9,16 +9,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import build_genealogy_view, build_ledger, build_ledger_tables
+from lodestone.bootstrap.stores import (
+    build_genealogy_view,
+    build_ledger,
+    build_ledger_tables,
+    open_view,
+)
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.registry import REGISTRY
+from lodestone.projections.tables import TableView
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.projector import Projector, genealogy_projector
 from lodestone.streaming.relay import Relay
@@ -42,6 +49,9 @@ class Runtime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producers: list[Any] = []
+        # The views streams read change logs from: the genealogy's, others opened once.
+        self._change_sources: dict[str, TableView[Any]] = {"genealogy": cast(Any, self.view)}
+        self._change_sources_lock = threading.Lock()
 
     def start(self) -> None:
         if self.projector is not None:
@@ -107,6 +117,16 @@ class Runtime:
 
         CheckpointLoop(self.checkpointer, connect).run(stop, settings.checkpoint_interval)
 
+    def change_source(self, name: str) -> TableView[Any]:
+        """The view of projection ``name`` whose change log its streams read."""
+        with self._change_sources_lock:
+            found = self._change_sources.get(name)
+            if found is None:
+                opened = open_view(self.settings, REGISTRY[name])
+                assert isinstance(opened, TableView)
+                found = self._change_sources[name] = opened
+            return found
+
     def fresh_view(self) -> GenealogyView:
         """The view, caught up with every event recorded so far (read-your-writes on
         the embedded default)."""
@@ -120,6 +140,9 @@ class Runtime:
             thread.join(timeout=10)
         for kafka in self._producers:
             kafka.close()
+        for name, source in self._change_sources.items():
+            if name != "genealogy":
+                source.close()
         self.view.close()
         self._tables.close()
         self.ledger.close()
