@@ -70,8 +70,15 @@ class Settings(BaseSettings):
     )
     publish_changes: bool = Field(
         True,
-        description="With Kafka configured, publish each projection's changes to "
-        "lodestone.projection.<name>.v1 (from the process that projects it)",
+        description="With Kafka configured, publish each projection's changes to its "
+        "change topic (from the process that projects it)",
+    )
+    change_topics: str = Field(
+        "lodestone.projection.{name}.v1",
+        description="The change topic of each projection ({name}: the projection's name)",
+    )
+    change_publish_batch: int = Field(
+        1000, ge=1, description="Changes sent to a change topic per acknowledged batch"
     )
 
     @property

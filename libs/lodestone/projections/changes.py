@@ -88,6 +88,7 @@ class Page:
     changes: list[Change]
     floor: int
     last: int
+    published: int = 0  # what a change-topic publisher last had acknowledged
 
     def missed(self, after: int) -> bool:
         """Whether a reader who has seen up to ``after`` has lost changes: they were

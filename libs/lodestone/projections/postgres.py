@@ -230,7 +230,7 @@ class PostgresView(TableView[W]):
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             state = conn.execute(self._log["state"], (name,)).fetchone() or (0, 0, 0, 0)
             rows = conn.execute(self._log["page"], (name, after, limit)).fetchall()
-        return Page([Change(*row) for row in rows], floor=state[1], last=state[0])
+        return Page([Change(*row) for row in rows], state[1], state[0], state[3])
 
     def _reader_pool(self) -> Pool:
         # Apart from the writer's pool: however many streams read, the projector always

@@ -174,7 +174,7 @@ class SQLiteView(TableView[W]):
             rows = db.execute(self._log["page"], (name, after, limit)).fetchall()
         finally:
             db.execute("COMMIT")
-        return Page([Change(*row) for row in rows], floor=state[1], last=state[0])
+        return Page([Change(*row) for row in rows], state[1], state[0], state[3])
 
     def published(self, seq: int) -> None:
         name = self.layout.projection

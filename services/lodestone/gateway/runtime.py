@@ -26,6 +26,7 @@ from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.projections.registry import REGISTRY
 from lodestone.projections.tables import TableView
+from lodestone.streaming import change_topics
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.projector import Projector, genealogy_projector
 from lodestone.streaming.relay import Relay
@@ -58,6 +59,15 @@ class Runtime:
             self._spawn("genealogy-projector", self.projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
             self._spawn("relay", self._relay)
+        if self.settings.kafka_bootstrap_servers and self.settings.publish_changes:
+            # The change topics of what this process projects (one publisher per
+            # projection across processes: the others wait for its lock).
+            for name in ["genealogy"] if self.projector is not None else []:
+                self._threads.append(
+                    change_topics.start_publisher(
+                        self.settings, self.change_source(name), self._stop
+                    )
+                )
         self._spawn("checkpoints", self._checkpoints)
 
     def _spawn(self, name: str, target: Callable[[threading.Event, float], None]) -> None:

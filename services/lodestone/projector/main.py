@@ -1,6 +1,7 @@
 """``lodestone project`` / ``python -m lodestone.projector.main [--projection NAME]...``:
 keep read models up to date from Kafka, every registered projection unless some are
-named. Each projection consumes in a consumer group of its own
+named, and publish each one's changes to its change topic
+(``lodestone.streaming.change_topics``; LODESTONE_PUBLISH_CHANGES=false: not). Each projection consumes in a consumer group of its own
 (``lodestone.<name>.v<version>``, e.g. ``lodestone.genealogy.v1``), so each reads every
 partition; several processes share the partitions of each group. Stops on SIGTERM or
 SIGINT."""
@@ -20,7 +21,8 @@ from lodestone.bootstrap.settings import Settings
 from lodestone.bootstrap.stores import open_shadow, open_view
 from lodestone.projections.base import View
 from lodestone.projections.registry import REGISTRY, Registered
-from lodestone.streaming import codec
+from lodestone.projections.tables import TableView
+from lodestone.streaming import change_topics, codec
 from lodestone.streaming import rebuild as streaming_rebuild
 from lodestone.streaming.kafka_feed import KafkaFeed, source_name
 from lodestone.streaming.projector import Projector
@@ -86,6 +88,9 @@ def run(
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
     lanes: list[_Lane] = []
+    # Publishers stop with the lanes, whatever ends them, before their views close.
+    publishing = threading.Event()
+    publishers: list[threading.Thread] = []
     try:
         for entry in REGISTRY.select(projections):
             group = consumer_group(settings, entry)
@@ -97,6 +102,12 @@ def run(
                 settings.kafka_bootstrap_servers,
                 group,
             )
+        if settings.publish_changes:
+            for lane in lanes:
+                if isinstance(lane.view, TableView):
+                    publishers.append(
+                        change_topics.start_publisher(settings, lane.view, publishing)
+                    )
         while not stop.is_set():
             for lane in lanes:
                 try:
@@ -110,6 +121,9 @@ def run(
                 if applied:
                     lane.feed.committed(lane.view.position)
     finally:
+        publishing.set()
+        for thread in publishers:
+            thread.join(timeout=35)
         for lane in lanes:
             lane.close()
 
