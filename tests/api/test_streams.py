@@ -362,3 +362,22 @@ def test_a_stalled_subscriber_holds_back_neither_the_projector_nor_others(
         assert fresh and world.recorded() > before
     finally:
         stalled.close()
+
+
+def test_a_change_recorded_while_subscribed_arrives_on_the_open_stream(serve: Serve) -> None:
+    world = serve(stream_ping=0.5)
+    world.extract("ORE-1", "10000")
+    got: list[Event] = []
+    reader = threading.Thread(
+        target=lambda: got.extend(
+            events(world, "analyst", "/v1/streams/genealogy?table=batches", count=1)
+        ),
+        daemon=True,
+    )
+    reader.start()
+    time.sleep(0.5)  # subscribed from now: ORE-1 is not news
+
+    world.extract("ORE-2", "500")
+
+    reader.join(timeout=20)
+    assert [(e.event, e.data["row"]["initial_kg"]) for e in got] == [("batches", "500")]
