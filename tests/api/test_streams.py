@@ -139,8 +139,9 @@ def events(
                 elif line.startswith("data:"):
                     current.data = json.loads(line[5:].strip())
                 elif line == "" and (current.id is not None or current.data is not None):
-                    found.append(current)
-                    box["last"] = time.monotonic()
+                    if current.data is not None:  # not an id-only event (no news)
+                        found.append(current)
+                        box["last"] = time.monotonic()
                     current = Event()
                     if count is not None and len(found) >= count:
                         return
@@ -335,7 +336,7 @@ def test_regulators_see_client_names_contracts_and_parties(serve: Serve) -> None
     assert sold.data["row"]["to"] != {"redacted": True}
 
 
-def test_a_stalled_subscriber_holds_back_neither_the_projector_nor_others(
+def test_a_subscriber_that_stops_reading_holds_back_neither_the_projector_nor_others(
     serve: Serve,
 ) -> None:
     world = serve(stream_ping=0.5, stream_page=50)

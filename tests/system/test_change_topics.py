@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 def change_topic(pipeline: Pipeline) -> str:
-    return f"{pipeline.topic}.projection.genealogy.v1"
+    return pipeline.change_topics.format(name="genealogy")
 
 
 def projector(pipeline: Pipeline, name: str) -> subprocess.Popen[bytes]:
@@ -35,10 +35,7 @@ def projector(pipeline: Pipeline, name: str) -> subprocess.Popen[bytes]:
     log = open(pipeline.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
     child = subprocess.Popen(
         [sys.executable, "-m", "lodestone.projector.main", "--projection", "genealogy"],
-        env=pipeline.env(
-            LODESTONE_CHANGE_TOPICS=f"{pipeline.topic}.projection.{{name}}.v1",
-            LODESTONE_CHANGE_PUBLISH_BATCH="20",
-        ),
+        env=pipeline.env(LODESTONE_CHANGE_PUBLISH_BATCH="20"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

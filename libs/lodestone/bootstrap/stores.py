@@ -69,6 +69,21 @@ def open_view(settings: Settings, entry: Registered) -> View[Any]:
     return view
 
 
+def stored_version(settings: Settings, entry: Registered) -> int | None:
+    """The version of the registered projection's rows in the read-model database (None:
+    none yet), read without opening its view (which would empty rows of another
+    version)."""
+    if settings.postgres_url is not None:
+        from lodestone.projections import postgres
+
+        return postgres.stored_version(
+            settings.postgres_url.get_secret_value(), entry.name, entry.name
+        )
+    from lodestone.projections import sqlite
+
+    return sqlite.stored_version(settings.read_model_path, entry.name)
+
+
 def open_shadow(settings: Settings, entry: Registered) -> tuple[TableView[Any], Path | str]:
     """A copy of a registered projection's view to rebuild beside the live one (a
     SQLite file of its own in the data directory, or a schema of its own in the same

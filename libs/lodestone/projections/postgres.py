@@ -355,6 +355,22 @@ def _as_json(rows: list[Row], columns: list[int]) -> list[Row]:
     return adapted
 
 
+def stored_version(url: str, schema: str, projection: str) -> int | None:
+    """The version of ``projection``'s rows in that schema (None: none there), read
+    without preparing anything."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT to_regclass(%s)", (f'"{schema}".{tracking.VERSIONS.name}',)
+        ).fetchone()
+        if not found or found[0] is None:
+            return None
+        query = sql.SQL("SELECT version FROM {} WHERE projection = %s").format(
+            sql.Identifier(schema, tracking.VERSIONS.name)
+        )
+        row = conn.execute(query, (projection,)).fetchone()
+        return int(row[0]) if row else None
+
+
 def _drop_schema(view: PostgresView[Any]) -> None:
     with view._pool.connection() as conn:
         conn.execute(

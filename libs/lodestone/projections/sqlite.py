@@ -277,6 +277,18 @@ class SQLiteView(TableView[W]):
         return result
 
 
+def stored_version(path: Path | str, projection: str) -> int | None:
+    """The version of ``projection``'s rows in that file (None: none there), read
+    without preparing anything."""
+    if not Path(path).exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return _stored_version(db, projection)
+    finally:
+        db.close()
+
+
 def _connect(path: Path, *, write: bool = True) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     if write:

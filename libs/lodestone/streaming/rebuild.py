@@ -89,3 +89,26 @@ def rebuild_beside(
         switched.previous_version,
     )
     return Rebuilt(applied, fingerprint, switched)
+
+
+def upgrade_beside(
+    projection: Projection,
+    stored: int | None,
+    open_shadow: Callable[[], tuple[TableView[Any], Path | str]],
+    feed: Feed,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Rebuilt | None:
+    """If the live rows are of another version than ``projection``'s (``stored``),
+    build this version beside them and switch it in; else nothing (None). What a process
+    of a new release does before it opens the view, instead of emptying it."""
+    if stored is None or stored == projection.version:
+        return None
+    log.warning(
+        "read model %s holds rows of version %s: building version %s beside it",
+        projection.name,
+        stored,
+        projection.version,
+    )
+    shadow, target = open_shadow()
+    return rebuild_beside(projection, shadow, target, feed, progress=progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from lodestone.audit.checkpointer import Checkpointer
@@ -17,18 +18,22 @@ from lodestone.bootstrap.stores import (
     build_genealogy_view,
     build_ledger,
     build_ledger_tables,
+    open_shadow,
     open_view,
+    stored_version,
 )
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
 from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections.genealogy import GenealogyView
-from lodestone.projections.registry import REGISTRY
+from lodestone.projections.registry import REGISTRY, Registered
 from lodestone.projections.tables import TableView
 from lodestone.streaming import change_topics
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
+from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector, genealogy_projector
+from lodestone.streaming.rebuild import upgrade_beside
 from lodestone.streaming.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger: Ledger = build_ledger(settings)
+        if settings.embedded_projector:
+            self._upgrade_beside()
         self.view: GenealogyView = build_genealogy_view(settings)
         self.projector: Projector | None = (
             genealogy_projector(self.ledger, self.view) if settings.embedded_projector else None
@@ -53,6 +60,22 @@ class Runtime:
         # The views streams read change logs from: the genealogy's, others opened once.
         self._change_sources: dict[str, TableView[Any]] = {"genealogy": cast(Any, self.view)}
         self._change_sources_lock = threading.Lock()
+
+    def _upgrade_beside(self) -> None:
+        """Read models of an older version are rebuilt at this release's version beside
+        them before they are opened (which would empty them): readers, here or in a
+        gateway of the old release still running, never see an empty model."""
+        for entry in REGISTRY:
+
+            def shadow(entry: Registered = entry) -> tuple[TableView[Any], Path | str]:
+                return open_shadow(self.settings, entry)
+
+            upgrade_beside(
+                entry.projection(),
+                stored_version(self.settings, entry),
+                shadow,
+                NotificationLogFeed(self.ledger.recorder, self.ledger.mapper),
+            )
 
     def start(self) -> None:
         if self.projector is not None:
