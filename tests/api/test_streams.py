@@ -6,6 +6,7 @@ a stalled subscriber holds back neither the projector nor other subscribers."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -22,15 +23,17 @@ import uvicorn
 from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import create_app
 from tests.api.conftest import (
+    ADMIN_KEY,
     PROBLEM,
+    TEMPLATE_DB,
     World,
-    _settings,
+    _recreate,
     beneficiation,
     export,
     receipt,
-    register_world,
     sale,
 )
+from tests.integration.postgres_fixture import with_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,20 +80,39 @@ def running(settings: Settings) -> Iterator[str]:
 Serve = Callable[..., World]
 
 
+#: The database each PostgreSQL test's gateway serves, cloned from the world's template.
+STREAMS_DB = "api_streams_fresh"
+
+
 @pytest.fixture
-def serve(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serve]:
-    """``serve(**settings)``: a running gateway with ``world`` registered through it."""
+def serve(
+    store: str,
+    world_template: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Serve]:
+    """``serve(**settings)``: a running gateway on a copy of ``world``'s registered data
+    (the template's data directory, or its database cloned)."""
+    template_dir, keys = world_template
     opened: list[Any] = []
 
     def start(**overrides: Any) -> World:
-        base = _settings(store, tmp_path / "data", request)
+        data_dir = tmp_path / "data"
+        if store == "sqlite":
+            shutil.copytree(template_dir, data_dir)
+            base = Settings(data_dir=data_dir, admin_key=ADMIN_KEY)
+        else:
+            server = request.getfixturevalue("postgres_url")
+            _recreate(server, STREAMS_DB, template=TEMPLATE_DB)
+            url = with_database(server, STREAMS_DB)
+            base = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, postgres_url=url)
         settings = base.model_copy(update={"stream_poll_interval": 0.05, **overrides})
         context = running(settings)
         url = context.__enter__()
         opened.append(context)
         client = httpx.Client(base_url=url, timeout=30)
         opened.append(client)
-        return register_world(client)  # type: ignore[arg-type]
+        return World(client, dict(keys))  # type: ignore[arg-type]
 
     yield start
     for thing in reversed(opened):
@@ -158,6 +180,12 @@ def events(
     return [e for e in found if e.data is not None or pings]
 
 
+def settled(world: World) -> None:
+    """Wait until the read model holds every recorded event: a trace reads it caught up
+    (the projector thread would get there a moment later by itself)."""
+    assert world.get("/v1/batches/MINECO/ORE-1/upstream").status_code == 200
+
+
 def chain(world: World) -> None:
     """Ore to concentrate, sold to MAGCO; an ore lot exported to AUTOCO and received."""
     world.extract("ORE-1", "10000")
@@ -166,6 +194,7 @@ def chain(world: World) -> None:
     world.extract("ORE-2", "5000")
     world.report("shipment-exported", export("ORE-2"))
     world.report("shipment-received", receipt("MINECO/ORE-2"), who="auto")
+    settled(world)
 
 
 def test_every_change_is_an_event_with_its_sequence_number_and_table(serve: Serve) -> None:
@@ -186,9 +215,11 @@ def test_a_reconnect_with_the_last_id_gets_every_missed_change_and_none_twice(
 ) -> None:
     world = serve(stream_ping=0.5)
     world.extract("ORE-1", "10000")
+    settled(world)
     first = events(world, "admin", count=5)
     world.report("batch-transformed", beneficiation())
     world.report("custody-transferred", sale("CON-1"))
+    settled(world)
 
     missed = events(world, "admin", "/v1/streams/genealogy", last_event_id=first[-1].id)
 
@@ -319,6 +350,7 @@ def test_an_operator_sees_its_own_batches_and_not_those_of_others(serve: Serve) 
 def test_every_role_may_subscribe_to_the_genealogy(serve: Serve, who: str) -> None:
     world = serve(stream_ping=0.5)
     world.extract("ORE-1", "10000")
+    settled(world)
 
     found = events(world, who, "/v1/streams/genealogy?after=0&table=batches")
 
@@ -366,19 +398,27 @@ def test_a_subscriber_that_stops_reading_holds_back_neither_the_projector_nor_ot
 
 
 def test_a_change_recorded_while_subscribed_arrives_on_the_open_stream(serve: Serve) -> None:
-    world = serve(stream_ping=0.5)
+    world = serve(stream_ping=0.2)
     world.extract("ORE-1", "10000")
-    got: list[Event] = []
-    reader = threading.Thread(
-        target=lambda: got.extend(
-            events(world, "analyst", "/v1/streams/genealogy?table=batches", count=1)
-        ),
-        daemon=True,
-    )
+    settled(world)
+    subscribed = threading.Event()
+    got: list[Any] = []
+
+    def read() -> None:
+        path = "/v1/streams/genealogy?table=batches"
+        with world.client.stream("GET", path, headers=world.headers("analyst")) as response:  # type: ignore[attr-defined]
+            for line in response.iter_lines():
+                if line.startswith(":"):
+                    subscribed.set()  # streaming from now: ORE-1 is not news
+                elif line.startswith("data:"):
+                    got.append(json.loads(line[5:]))
+                    return
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(0.5)  # subscribed from now: ORE-1 is not news
+    assert subscribed.wait(timeout=20)
 
     world.extract("ORE-2", "500")
 
     reader.join(timeout=20)
-    assert [(e.event, e.data["row"]["initial_kg"]) for e in got] == [("batches", "500")]
+    assert [data["row"]["initial_kg"] for data in got] == ["500"]
