@@ -235,6 +235,10 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         body=lambda: {"events": [{"type": "OreExtracted", **ore("ORE-9", "1000")}]},
         reporting_for="MINECO",
     ),
+    # live subscriptions (finite here: `until`; redaction per role in test_streams.py)
+    ("GET", "/v1/streams/{projection}"): Rule(
+        EVERYONE, scene=lambda w: {"projection": "genealogy"}, query="?after=0&until=1"
+    ),
 }
 
 

@@ -422,3 +422,14 @@ def test_a_change_recorded_while_subscribed_arrives_on_the_open_stream(serve: Se
 
     reader.join(timeout=20)
     assert [data["row"]["initial_kg"] for data in got] == ["500"]
+
+
+def test_until_ends_the_stream_once_past_that_id(serve: Serve) -> None:
+    world = serve(stream_ping=0.5)
+    chain(world)
+
+    response = world.get("/v1/streams/genealogy?after=2&until=6", who="admin")
+
+    assert response.status_code == 200
+    ids = [int(line[3:]) for line in response.text.splitlines() if line.startswith("id:")]
+    assert ids == [3, 4, 5, 6]

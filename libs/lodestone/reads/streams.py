@@ -32,7 +32,7 @@ REDACTED: Shown = {"redacted": True}
 Present = Callable[[Change, Principal], Shown | None]
 
 #: Query parameters of a stream that are not filters.
-RESERVED = frozenset({"after"})
+RESERVED = frozenset({"after", "until"})
 #: Every stream can be filtered by the table a change is of (its SSE event name).
 TABLE = "table"
 

@@ -84,6 +84,14 @@ async def subscribe(
         int | None,
         Query(ge=0, description="Resume after this id (0: every change kept); default: from now"),
     ] = None,
+    until: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="End the stream once it has gone past this id (a finite read, for "
+            "tools); default: endless",
+        ),
+    ] = None,
 ) -> EventSourceResponse:
     """Every change of the read model's rows, as the caller may see them (the same
     redaction as its endpoints; a read model without a presenter streams only to
@@ -98,7 +106,8 @@ async def subscribe(
     receive every change after it and none twice. If the changes after that id are no
     longer kept (`LODESTONE_CHANGE_RETENTION`), or the model was rebuilt since, the
     stream first sends a `reset` event: re-read the model, then go on from its id.
-    Heartbeats (comment lines) are sent every `LODESTONE_STREAM_PING` seconds."""
+    Heartbeats (comment lines) are sent every `LODESTONE_STREAM_PING` seconds. With
+    `until`, the stream ends once it has gone past that id."""
     subscription = streams.subscribe(projection, principal, request.query_params.multi_items())
     source = await anyio.to_thread.run_sync(runtime.change_source, projection)
     settings = runtime.settings
@@ -106,11 +115,13 @@ async def subscribe(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         cursor = await anyio.to_thread.run_sync(subscription.start, source, start)
-        while True:
+        while until is None or cursor < until:
             deliveries, cursor = await anyio.to_thread.run_sync(
                 subscription.next, source, cursor, settings.stream_page
             )
             for delivery in deliveries:
+                if until is not None and delivery.id > until and delivery.event != "reset":
+                    return
                 yield _event(delivery)
             if not deliveries:
                 await anyio.sleep(settings.stream_poll_interval)
