@@ -264,3 +264,38 @@ def test_the_walk_reads_the_anomalies_and_their_evidence(demo):
     evidence = [a for a in answers if a.startswith("/v1/anomalies/") and '"evidence"' in a]
     # The demo holds a few of each pattern the rules look for; each one was opened.
     assert len(evidence) >= 6
+
+
+# --- the live stream of the genealogy (GET /v1/streams/genealogy) ----------------------
+
+
+def _streamed(client: TestClient, headers: dict[str, str]) -> list[str]:
+    """The data of every change of the demo's genealogy the caller is sent (the stream
+    read to the log's last id, then closed: ``until``)."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.fresh_view()
+    last = runtime.change_source("genealogy").changes(0, 0).last
+    response = client.get(f"/v1/streams/genealogy?after=0&until={last}", headers=headers)
+    assert response.status_code == 200, response.text
+    return [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+
+
+def test_an_analysts_stream_reaches_no_company_beyond_the_mines(demo):
+    client, chain = demo
+    streamed = _streamed(client, _key(client, "analyst", None))
+
+    assert len(streamed) > 100
+    assert _leaks(streamed, chain.forbidden(None)) == []
+    assert [hit for body in streamed for hit in _commercial_values(json.loads(body))] == []
+
+
+def test_an_unrelated_operators_stream_reaches_only_its_own_counterparties(demo):
+    client, chain = demo
+    counts = {id: sum(1 for b in chain.batches if id in chain.parties(b)) for id in chain.actors}
+    origins = chain.origin_actors()
+    actor = min((id for id in chain.actors if id not in origins), key=lambda i: (counts[i], i))
+
+    streamed = _streamed(client, _key(client, "operator", chain.actors[actor][0]))
+
+    assert streamed
+    assert _leaks(streamed, chain.forbidden(actor)) == []

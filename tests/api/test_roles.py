@@ -285,6 +285,10 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         scene=an_anomaly,
         body=lambda: {"status": "acknowledged", "note": "asked the exporter for its papers"},
     ),
+    # live subscriptions (finite here: `until`; redaction per role in test_streams.py)
+    ("GET", "/v1/streams/{projection}"): Rule(
+        EVERYONE, scene=lambda w: {"projection": "genealogy"}, query="?after=0&until=1"
+    ),
 }
 
 

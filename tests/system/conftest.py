@@ -56,6 +56,8 @@ class Pipeline:
             "LODESTONE_KAFKA_TOPIC": self.topic,
             "LODESTONE_KAFKA_PARTITIONS": str(self.partitions),
             "LODESTONE_PROJECTOR_GROUP": self.group,
+            # Change topics of this pipeline's own (the broker is shared by the session).
+            "LODESTONE_CHANGE_TOPICS": self.change_topics,
             **extra,
         }
 
@@ -66,8 +68,13 @@ class Pipeline:
             kafka_topic=self.topic,
             kafka_partitions=self.partitions,
             projector_group=self.group,
+            change_topics=self.change_topics,
             **extra,
         )
+
+    @property
+    def change_topics(self) -> str:
+        return f"{self.topic}.projection.{{name}}.v1"
 
     def start(self, module: str, name: str, **env: str) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process

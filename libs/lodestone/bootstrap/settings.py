@@ -82,6 +82,35 @@ class Settings(BaseSettings):
         description="Secret the companies shown to analysts are pseudonymised with (else one per process)",
     )
 
+    change_retention: int = Field(
+        100_000,
+        ge=0,
+        description="Changes kept per projection in its change log (streams and change "
+        "topics resume within them; an older position is told to re-read the model); "
+        "0: no change log",
+    )
+    stream_poll_interval: float = Field(
+        0.25, gt=0, description="Seconds between a stream's reads of the change log when idle"
+    )
+    stream_page: int = Field(
+        500, ge=1, le=10_000, description="Changes a stream reads at a time (its whole buffer)"
+    )
+    stream_ping: float = Field(
+        15.0, gt=0, description="Seconds between heartbeats on an idle stream"
+    )
+    publish_changes: bool = Field(
+        True,
+        description="With Kafka configured, publish each projection's changes to its "
+        "change topic (from the process that projects it)",
+    )
+    change_topics: str = Field(
+        "lodestone.projection.{name}.v1",
+        description="The change topic of each projection ({name}: the projection's name)",
+    )
+    change_publish_batch: int = Field(
+        1000, ge=1, description="Changes sent to a change topic per acknowledged batch"
+    )
+
     @property
     def event_store_path(self) -> Path:
         return self.data_dir / "events.sqlite"

@@ -3,6 +3,7 @@ configured, else SQLite files in the data directory."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from lodestone.bootstrap.settings import Settings
@@ -26,6 +27,7 @@ from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.projections.refusals import RefusalLog
 from lodestone.projections.registry import REGISTRY, Registered
+from lodestone.projections.tables import TableView
 
 
 class LedgerTables:
@@ -63,11 +65,52 @@ def build_ledger(settings: Settings) -> Ledger:
 
 
 def open_view(settings: Settings, entry: Registered) -> View[Any]:
-    """A registered projection's view in the read-model database the settings name."""
+    """A registered projection's view in the read-model database the settings name,
+    keeping the newest ``change_retention`` changes of its change log."""
     url = settings.postgres_url.get_secret_value() if settings.postgres_url is not None else None
     if url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return entry.open(postgres_url=url, sqlite_path=settings.read_model_path)
+    view = entry.open(postgres_url=url, sqlite_path=settings.read_model_path)
+    if isinstance(view, TableView):
+        view.change_retention = settings.change_retention
+    return view
+
+
+def stored_version(settings: Settings, entry: Registered) -> int | None:
+    """The version of the registered projection's rows in the read-model database (None:
+    none yet), read without opening its view (which would empty rows of another
+    version)."""
+    if settings.postgres_url is not None:
+        from lodestone.projections import postgres
+
+        return postgres.stored_version(
+            settings.postgres_url.get_secret_value(), entry.name, entry.name
+        )
+    from lodestone.projections import sqlite
+
+    return sqlite.stored_version(settings.read_model_path, entry.name)
+
+
+def open_shadow(settings: Settings, entry: Registered) -> tuple[TableView[Any], Path | str]:
+    """A copy of a registered projection's view to rebuild beside the live one (a
+    SQLite file of its own in the data directory, or a schema of its own in the same
+    PostgreSQL database), and where to switch it in (the live file, the live schema)."""
+    url = settings.postgres_url.get_secret_value() if settings.postgres_url is not None else None
+    target: Path | str
+    if url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        target = settings.read_model_path
+    else:
+        target = entry.name
+    shadow = entry.open(
+        postgres_url=url,
+        sqlite_path=settings.data_dir / f"rebuild-{entry.name}.sqlite",
+        schema=f"{entry.name}_rebuild",
+    )
+    if not isinstance(shadow, TableView):
+        shadow.close()
+        raise TypeError(f"{entry.name}: only a table view can be rebuilt beside the live one")
+    return shadow, target
 
 
 def build_genealogy_view(settings: Settings) -> GenealogyView:

@@ -76,6 +76,21 @@ class Dispatching:
             handler(self, event, writer)
 
 
+class ModelReplaced(Exception):
+    """The projection's rows were replaced (reset, or a rebuilt copy switched in) after
+    this writer read its positions: nothing was written; read the positions again."""
+
+    def __init__(self, projection: str, generation: int) -> None:
+        super().__init__(f"read model {projection} was replaced (generation {generation})")
+        self.projection = projection
+        self.generation = generation
+
+
+class ModelUpgraded(Exception):
+    """The projection's rows are now of another version than this writer's: nothing was
+    written, and nothing this process writes would be right (restart it on that release)."""
+
+
 class View(ABC, Generic[W]):
     """One projection's rows in one database (one implementation per database)."""
 
@@ -83,7 +98,14 @@ class View(ABC, Generic[W]):
     def transaction(self, positions: Mapping[str, int]) -> AbstractContextManager[W]:
         """Rows written through the writer and the new tracking ``positions`` (per
         source: the notification log, or a Kafka topic partition) commit together or
-        not at all."""
+        not at all. Raises :class:`ModelReplaced` (nothing written) if the rows were
+        replaced since this view last read its positions."""
+
+    def at(self, source: str, position: int) -> None:
+        """The events given to the open transaction's writer from now on come from this
+        position of ``source`` (what the change log records of the rows they write).
+        Views without a change log ignore it."""
+        return None
 
     @abstractmethod
     def position(self, source: str) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -28,7 +29,9 @@ from psycopg.rows import TupleRow, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from lodestone.projections import tracking
+from lodestone.projections import changes, tracking
+from lodestone.projections.base import ModelReplaced
+from lodestone.projections.changes import Change, Encoder, Page
 from lodestone.projections.tables import (
     POSTGRES,
     Buffer,
@@ -37,6 +40,7 @@ from lodestone.projections.tables import (
     Query,
     R,
     Row,
+    Switched,
     Table,
     TableView,
     decoder,
@@ -66,9 +70,17 @@ class PostgresView(TableView[W]):
         at start, or for a free connection."""
         name = self.layout.projection
         self.schema = schema or name
+        self._url = url
+        self._timeout = timeout
         self._schema_key = _advisory_key(f"lodestone.read-models:{self.schema}")
         self._write_key = _advisory_key(f"lodestone.{name}:{self.schema}")
         self._sql = {write: write.render(POSTGRES) for write in self.layout.writes}
+        self._returning = {w: changes.returning(w, POSTGRES) for w in self.layout.writes}
+        self._encoders = {w: Encoder(w.table) for w in self.layout.writes}
+        self._log = changes.statements(POSTGRES)
+        self._open_buffer = threading.local()
+        self._readers: Pool | None = None  # change reads, apart from the writer's pool
+        self._readers_lock = threading.Lock()
         self._json = {
             write: [i for i, c in enumerate(write.table.columns) if c.kind is Kind.COMPOSITION]
             for write in self.layout.writes
@@ -103,7 +115,12 @@ class PostgresView(TableView[W]):
             cursor.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
-            tracking.prepare(_Session(cursor), self.layout)
+            session = _Session(cursor)
+            dropped = tracking.prepare(session, self.layout)
+            changes.prepare(session, self.layout.projection)
+            if dropped:
+                changes.reset(session, self.layout.projection)
+            self._generation = changes.state(session, self.layout.projection).generation
 
     @contextmanager
     def transaction(self, positions: Mapping[str, int]) -> Iterator[W]:
@@ -112,18 +129,50 @@ class PostgresView(TableView[W]):
         # so no connection or lock is held while Python thinks, and a projection that
         # fails sends nothing at all.
         buffer = Buffer(self.layout.writes)
-        yield self.layout.writer(buffer)
+        self._open_buffer.buffer = buffer
+        try:
+            yield self.layout.writer(buffer)
+        finally:
+            self._open_buffer.buffer = None
         batches = [
-            (self._sql[write], _as_json(rows, self._json[write]))
+            (write, _as_json(rows, self._json[write]))
             for write, rows in buffer.rows.items()
             if rows
         ]
         name = self.layout.projection
+        retention = self.change_retention
+        default = next(iter(positions.items())) if len(positions) == 1 else ("", 0)
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._write_key,))
-                for statement, rows in batches:
-                    cursor.executemany(statement, rows)
+                session = _Session(cursor)
+                current = self._guard(session)
+                if retention > 0:
+                    # One result per row (pipelined): the row as stored if it changed,
+                    # nothing for a repeat that changed nothing.
+                    entries = []
+                    for write, rows in batches:
+                        encoder = self._encoders[write]
+                        origin = buffer.origins(write, default)
+                        cursor.executemany(self._returning[write], rows, returning=True)
+                        i = 0
+                        while True:
+                            for stored in cursor.fetchall():
+                                entries.append(
+                                    (
+                                        encoder.table,
+                                        encoder.key(stored),
+                                        encoder.row_json(stored),
+                                        *origin(i),
+                                    )
+                                )
+                            i += 1
+                            if not cursor.nextset():
+                                break
+                    changes.append(session, name, entries, current, retention)
+                else:
+                    for write, rows in batches:
+                        cursor.executemany(self._sql[write], rows)
                 cursor.executemany(
                     self._save_position, [(name, s, p) for s, p in positions.items()]
                 )
@@ -131,6 +180,18 @@ class PostgresView(TableView[W]):
             # Nothing was committed; the projector will try again. Clear out the
             # connections a server restart left dead, so that attempt gets a live one.
             self._pool.check()
+            raise
+
+    def at(self, source: str, position: int) -> None:
+        buffer = getattr(self._open_buffer, "buffer", None)
+        if buffer is not None:
+            buffer.mark(source, position)
+
+    def _guard(self, session: _Session) -> changes.State:
+        try:
+            return changes.guard(session, self.layout, self._generation)
+        except ModelReplaced as replaced:
+            self._generation = replaced.generation  # positions are read afresh from here
             raise
 
     def position(self, source: str) -> int:
@@ -143,25 +204,117 @@ class PostgresView(TableView[W]):
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._write_key,))
             cursor.execute(f"TRUNCATE {tables}")
             cursor.execute(tracking.forget_positions(POSTGRES), (self.layout.projection,))
+            self._generation = changes.reset(_Session(cursor), self.layout.projection).generation
 
     def fingerprint(self) -> str:
         """The SQLite view's digest, row for row: each value rendered as the SQLite view
         stores it. The two agree while times are stated in UTC and decimals carry no
         positive exponent (NUMERIC keeps 1E+3 as 1000; TIMESTAMPTZ keeps the instant,
         not the offset); on PostgreSQL alone it is always stable."""
-        digest = hashlib.sha256()
         with self._pool.connection() as conn, conn.transaction():
             # One snapshot for all tables, even while the projector writes.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for table in self.layout.tables:
-                cursor = conn.cursor()
-                query = f"SELECT {table.select_list()} FROM {table.name} ORDER BY 1, 2"
-                for row in cursor.stream(query):
-                    digest.update(json.dumps([to_text(v) for v in row], default=str).encode())
-        return digest.hexdigest()
+            return _fingerprint(conn, self.layout.tables)
 
     def close(self) -> None:
         self._pool.close()
+        if self._readers is not None:
+            self._readers.close()
+
+    # --- the change log ----------------------------------------------------------------
+
+    def changes(self, after: int, limit: int) -> Page:
+        readers = self._reader_pool()
+        name = self.layout.projection
+        with readers.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            state = conn.execute(self._log["state"], (name,)).fetchone() or (0, 0, 0, 0)
+            rows = conn.execute(self._log["page"], (name, after, limit)).fetchall()
+        return Page([Change(*row) for row in rows], state[1], state[0], state[3])
+
+    def _reader_pool(self) -> Pool:
+        # Apart from the writer's pool: however many streams read, the projector always
+        # finds a connection.
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = ConnectionPool(
+                    self._url,
+                    connection_class=Connection[TupleRow],
+                    kwargs={"autocommit": True, "row_factory": tuple_row},
+                    min_size=1,
+                    max_size=4,
+                    timeout=self._timeout,
+                    configure=_configure(self.schema),
+                    open=False,
+                    name=f"{self.layout.projection}-{self.schema}-changes",
+                )
+                self._readers.open(wait=True, timeout=self._timeout)
+            return self._readers
+
+    def published(self, seq: int) -> None:
+        name = self.layout.projection
+        with self._pool.connection() as conn:
+            conn.execute(self._log["published"], (seq, name, seq))
+
+    def continue_after(self, seq: int) -> None:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (self._write_key,))
+            changes.continue_after(_Session(cursor), self.layout.projection, seq)
+
+    @contextmanager
+    def publishing(self) -> Iterator[bool]:
+        # A session-level advisory lock on a connection of its own: the server lets go
+        # when that connection ends, so a publisher killed mid-batch never keeps its
+        # successor waiting.
+        key = _advisory_key(f"lodestone.publisher.{self.layout.projection}:{self.schema}")
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            yield bool(row and row[0])
+
+    def discard(self) -> None:
+        try:
+            _drop_schema(self)
+        finally:
+            self.close()
+
+    def switch_into(self, target: Any) -> Switched:
+        """The rebuilt tables are moved into schema ``target`` (of the same database)
+        in place of its own, in one transaction: readers there go on reading the old
+        rows until it commits (a reader that comes while it holds the tables waits for
+        the commit, then reads the new ones)."""
+        live = str(target)
+        name = self.layout.projection
+        moved = sql.Identifier(self.schema)
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(live)))
+            cursor.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(live)))
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s)",
+                (_advisory_key(f"lodestone.read-models:{live}"),),
+            )
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (_advisory_key(f"lodestone.{name}:{live}"),)
+            )
+            session = _Session(cursor)
+            previous = _stored_version(session, name)
+            before = None
+            if previous == self.layout.version:
+                before = _fingerprint(conn, self.layout.tables)
+            positions_before = _positions(cursor, name, live)
+            positions = _positions(cursor, name, self.schema)
+            tracking.prepare(session, self.layout)
+            changes.prepare(session, name)
+            for table in self.layout.tables:
+                cursor.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table.name)))
+                cursor.execute(
+                    sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
+                        moved, sql.Identifier(table.name), sql.Identifier(live)
+                    )
+                )
+            cursor.execute(tracking.forget_positions(POSTGRES), (name,))
+            cursor.executemany(self._save_position, [(name, s, p) for s, p in positions.items()])
+            changes.reset(session, name)
+        return Switched(previous, before, positions_before, positions)
 
     def _query(self, query: Query[R], params: Sequence[Any]) -> list[R]:
         decode = self._decoders[query.table]
@@ -202,6 +355,65 @@ def _as_json(rows: list[Row], columns: list[int]) -> list[Row]:
     return adapted
 
 
+def stored_version(url: str, schema: str, projection: str) -> int | None:
+    """The version of ``projection``'s rows in that schema (None: none there), read
+    without preparing anything."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT to_regclass(%s)", (f'"{schema}".{tracking.VERSIONS.name}',)
+        ).fetchone()
+        if not found or found[0] is None:
+            return None
+        query = sql.SQL("SELECT version FROM {} WHERE projection = %s").format(
+            sql.Identifier(schema, tracking.VERSIONS.name)
+        )
+        row = conn.execute(query, (projection,)).fetchone()
+        return int(row[0]) if row else None
+
+
+def _drop_schema(view: PostgresView[Any]) -> None:
+    with view._pool.connection() as conn:
+        conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(view.schema))
+        )
+
+
+def _fingerprint(conn: Connection[TupleRow], tables: Iterable[Table[Any]]) -> str:
+    digest = hashlib.sha256()
+    for table in tables:
+        cursor = conn.cursor()
+        query = f"SELECT {table.select_list()} FROM {table.name} ORDER BY 1, 2"
+        for row in cursor.stream(query):
+            digest.update(json.dumps([to_text(v) for v in row], default=str).encode())
+    return digest.hexdigest()
+
+
+def _stored_version(session: _Session, projection: str) -> int | None:
+    if not session.columns(tracking.VERSIONS.name):
+        return None
+    found = session.rows(
+        f"SELECT version FROM {tracking.VERSIONS.name} WHERE projection = %s", (projection,)
+    )
+    return int(found[0][0]) if found else None
+
+
+def _positions(cursor: Cursor[TupleRow], projection: str, schema: str) -> dict[str, int]:
+    """The projection's positions in ``schema`` (none if it has no tracking table yet)."""
+    name = tracking.TRACKING.name
+    columns = cursor.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        (schema, name),
+    ).fetchall()
+    if ("projection",) not in columns:
+        return {}
+    query = sql.SQL("SELECT source, position FROM {} WHERE projection = %s").format(
+        sql.Identifier(schema, name)
+    )
+    found = cursor.execute(query, (projection,)).fetchall()
+    return {source: int(position) for source, position in found}
+
+
 class _Session:
     dialect: Dialect = POSTGRES
 
@@ -210,6 +422,9 @@ class _Session:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._cursor.execute(sql, params or None)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(sql, rows)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._cursor.execute(sql, params or None).fetchall()

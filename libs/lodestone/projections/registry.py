@@ -12,6 +12,7 @@ from typing import Any
 from lodestone.projections.anomalies import schema as anomalies_schema
 from lodestone.projections.anomalies.projection import AnomaliesProjection
 from lodestone.projections.base import Projection, View
+from lodestone.projections.changes import CHANGES, STATE
 from lodestone.projections.genealogy import schema as genealogy_schema
 from lodestone.projections.genealogy.projection import GenealogyProjection
 from lodestone.projections.inventory import schema as inventory_schema
@@ -27,12 +28,14 @@ from lodestone.projections.trades.projection import TradesProjection
 @dataclass(frozen=True)
 class Registered:
     """A projection class, the layout of its tables and its views. The views are
-    imported when opened, so that choosing projections needs no SQL driver."""
+    imported when opened, so that choosing projections needs no SQL driver.
+    ``postgres(url, schema=None)``: the view in that schema (default: the projection's
+    name), so that a rebuild can make its copy beside the live one."""
 
     projection: type[Projection]
     layout: Layout[Any]
     sqlite: Callable[[Path], View[Any]]
-    postgres: Callable[[str], View[Any]]
+    postgres: Callable[..., View[Any]]
 
     def __post_init__(self) -> None:
         named = (self.projection.name, self.projection.version)
@@ -47,10 +50,17 @@ class Registered:
     def version(self) -> int:
         return self.projection.version
 
-    def open(self, *, postgres_url: str | None, sqlite_path: Path) -> View[Any]:
-        """The view on PostgreSQL when a URL is given, else in the SQLite file."""
+    def open(
+        self, *, postgres_url: str | None, sqlite_path: Path, schema: str | None = None
+    ) -> View[Any]:
+        """The view on PostgreSQL when a URL is given (in ``schema``, default the
+        projection's name), else in the SQLite file."""
         if postgres_url is not None:
-            return self.postgres(postgres_url)
+            return (
+                self.postgres(postgres_url, schema=schema)
+                if schema
+                else self.postgres(postgres_url)
+            )
         return self.sqlite(sqlite_path)
 
 
@@ -61,7 +71,8 @@ class Registry:
             raise ValueError("two projections with one name")
         tables = [table.name for entry in entries for table in entry.layout.tables]
         # A view drops its tables when its version changes: one table, one owner.
-        if len(set(tables)) != len(tables) or {TRACKING.name, VERSIONS.name} & set(tables):
+        framework = {TRACKING.name, VERSIONS.name, CHANGES.name, STATE.name}
+        if len(set(tables)) != len(tables) or framework & set(tables):
             raise ValueError(f"projections share a table: {sorted(tables)}")
 
     def __iter__(self) -> Iterator[Registered]:
@@ -91,10 +102,10 @@ def _genealogy_sqlite(path: Path) -> View[Any]:
     return SQLiteGenealogyView(path)
 
 
-def _genealogy_postgres(url: str) -> View[Any]:
+def _genealogy_postgres(url: str, schema: str | None = None) -> View[Any]:
     from lodestone.projections.genealogy.postgres import PostgresGenealogyView
 
-    return PostgresGenealogyView(url)
+    return PostgresGenealogyView(url, schema=schema)
 
 
 def _trades_sqlite(path: Path) -> View[Any]:
@@ -103,10 +114,10 @@ def _trades_sqlite(path: Path) -> View[Any]:
     return SQLiteTradesView(path)
 
 
-def _trades_postgres(url: str) -> View[Any]:
+def _trades_postgres(url: str, schema: str | None = None) -> View[Any]:
     from lodestone.projections.trades.postgres import PostgresTradesView
 
-    return PostgresTradesView(url)
+    return PostgresTradesView(url, schema=schema)
 
 
 def _inventory_sqlite(path: Path) -> View[Any]:
@@ -115,10 +126,10 @@ def _inventory_sqlite(path: Path) -> View[Any]:
     return SQLiteInventoryView(path)
 
 
-def _inventory_postgres(url: str) -> View[Any]:
+def _inventory_postgres(url: str, schema: str | None = None) -> View[Any]:
     from lodestone.projections.inventory.postgres import PostgresInventoryView
 
-    return PostgresInventoryView(url)
+    return PostgresInventoryView(url, schema=schema)
 
 
 def _licences_sqlite(path: Path) -> View[Any]:
@@ -127,10 +138,10 @@ def _licences_sqlite(path: Path) -> View[Any]:
     return SQLiteLicencesView(path)
 
 
-def _licences_postgres(url: str) -> View[Any]:
+def _licences_postgres(url: str, schema: str | None = None) -> View[Any]:
     from lodestone.projections.licences.postgres import PostgresLicencesView
 
-    return PostgresLicencesView(url)
+    return PostgresLicencesView(url, schema=schema)
 
 
 def _anomalies_sqlite(path: Path) -> View[Any]:
@@ -139,10 +150,10 @@ def _anomalies_sqlite(path: Path) -> View[Any]:
     return SQLiteAnomaliesView(path)
 
 
-def _anomalies_postgres(url: str) -> View[Any]:
+def _anomalies_postgres(url: str, schema: str | None = None) -> View[Any]:
     from lodestone.projections.anomalies.postgres import PostgresAnomaliesView
 
-    return PostgresAnomaliesView(url)
+    return PostgresAnomaliesView(url, schema=schema)
 
 
 REGISTRY = Registry(

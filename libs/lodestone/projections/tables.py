@@ -15,18 +15,23 @@ module writes.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from lodestone.projections.base import View
+
+if TYPE_CHECKING:
+    from lodestone.projections.changes import Page
 
 R = TypeVar("R")
 W = TypeVar("W")
@@ -156,17 +161,26 @@ def insert_new(table: Table[Any]) -> Write:
 def upsert(table: Table[Any], *, keep_nulls: bool = False, newer: str | None = None) -> Write:
     """Insert, or update the row under that key. ``keep_nulls``: a NULL value leaves
     the stored one alone. ``newer``: update only if that column grows (a version), so a
-    repeated or older event changes nothing."""
+    repeated or older event changes nothing; without it, update only if a value differs."""
 
     def render(dialect: Dialect) -> str:
-        updates = ", ".join(
-            f"{c} = COALESCE(excluded.{c}, {table.name}.{c})"
-            if keep_nulls
-            else f"{c} = excluded.{c}"
+        values = {
+            c: f"COALESCE(excluded.{c}, {table.name}.{c})" if keep_nulls else f"excluded.{c}"
             for c in table.column_names
             if c not in table.key
-        )
-        condition = f" WHERE excluded.{newer} > {table.name}.{newer}" if newer else ""
+        }
+        if not values:  # nothing but the key: a repeat is a repeat
+            return f"{_insert(table, dialect)} ON CONFLICT DO NOTHING"
+        updates = ", ".join(f"{c} = {value}" for c, value in values.items())
+        if newer:
+            condition = f" WHERE excluded.{newer} > {table.name}.{newer}"
+        else:
+            # A row that would stay as it is is not written again: a repeat changes
+            # nothing, not even the change log.
+            differs = "IS DISTINCT FROM" if dialect.name == "postgres" else "IS NOT"
+            condition = " WHERE " + " OR ".join(
+                f"{value} {differs} {table.name}.{c}" for c, value in values.items()
+            )
         return (
             f"{_insert(table, dialect)} ON CONFLICT ({', '.join(table.key)}) "
             f"DO UPDATE SET {updates}{condition}"
@@ -192,10 +206,32 @@ class Buffer:
     """The rows a projection wrote in one transaction, per statement, in the order it
     wrote them: within a table the order matters (a batch's version 2 must not overtake
     its version 1), across tables it does not, so each statement runs once over its
-    rows (an executemany) when the transaction commits."""
+    rows (an executemany) when the transaction commits.
+
+    ``mark(source, position)`` notes where the events written from then on came from,
+    so that the change log can say which event wrote each row."""
 
     def __init__(self, writes: Sequence[Write]) -> None:
         self.rows: dict[Write, list[Row]] = {write: [] for write in writes}
+        self._writes = tuple(self.rows)
+        self._marks: list[tuple[str, int]] = []
+        self._starts: list[tuple[int, ...]] = []  # per mark, each write's row count then
+
+    def mark(self, source: str, position: int) -> None:
+        self._marks.append((source, position))
+        self._starts.append(tuple(len(self.rows[w]) for w in self._writes))
+
+    def origins(self, write: Write, default: tuple[str, int]) -> Callable[[int], tuple[str, int]]:
+        """The (source, position) of the event that wrote ``write``'s row ``i``."""
+        column = self._writes.index(write)
+        starts = [start[column] for start in self._starts]
+        marks = self._marks
+
+        def origin(i: int) -> tuple[str, int]:
+            found = bisect.bisect_right(starts, i) - 1
+            return marks[found] if found >= 0 else default
+
+        return origin
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,12 +247,22 @@ class Layout(Generic[W]):
     writer: Callable[[Buffer], W]
 
 
+#: How many changes per projection a view keeps in its change log unless told otherwise.
+DEFAULT_RETENTION = 100_000
+
+
 class TableView(View[W]):
     """A view whose rows live in the tables of its ``layout``. The per-database base
     classes implement these two reads; a read model's queries are written once over
-    them."""
+    them.
+
+    They also keep the projection's change log (``lodestone.projections.changes``):
+    every row a transaction writes is appended there in the same transaction, the
+    newest ``change_retention`` kept (0: no change log). Readers of the log (streams,
+    change-topic publishers) use ``changes`` and the methods below it."""
 
     layout: ClassVar[Layout[Any]]
+    change_retention: int = DEFAULT_RETENTION
 
     @abstractmethod
     def _query(self, query: Query[R], params: Sequence[Any]) -> list[R]:
@@ -225,6 +271,51 @@ class TableView(View[W]):
     @abstractmethod
     def _rows_in(self, table: Table[R], column: str, values: Iterable[Any]) -> list[R]:
         """Rows of ``table`` whose ``column`` is one of ``values``, in no given order."""
+
+    # --- the change log ----------------------------------------------------------------
+
+    @abstractmethod
+    def changes(self, after: int, limit: int) -> Page:
+        """At most ``limit`` changes of this projection after sequence number ``after``,
+        in order, with the log's bounds, read in one snapshot on a connection of their
+        own (a reader never waits for the projector's write lock, nor it for them)."""
+
+    @abstractmethod
+    def published(self, seq: int) -> None:
+        """Note that a change-topic publisher has had changes up to ``seq`` acknowledged."""
+
+    @abstractmethod
+    def continue_after(self, seq: int) -> None:
+        """Number changes after ``seq`` from now on (see ``changes.continue_after``)."""
+
+    @abstractmethod
+    def publishing(self) -> AbstractContextManager[bool]:
+        """Holds, while open, the one right to publish this projection's changes (yields
+        False if another process or thread holds it). A process that dies lets go."""
+
+    @abstractmethod
+    def switch_into(self, target: Any) -> Switched:
+        """This view is a rebuilt copy: replace the rows, positions and version of the
+        same projection at ``target`` (a SQLite file, a PostgreSQL schema of the same
+        database) by its own, in one transaction, so that readers there see the whole
+        old model until the commit and the whole new one after it. Its change log gets
+        a reset marker."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Close this view and delete what holds it (its file, its schema): for a
+        rebuilt copy once switched in, or given up."""
+
+
+@dataclass(frozen=True)
+class Switched:
+    """What a switch replaced: the version the rows there had (None: there were none),
+    their fingerprint if of the same version, and the positions before and after."""
+
+    previous_version: int | None
+    before: str | None
+    positions_before: dict[str, int]
+    positions: dict[str, int]
 
 
 def to_text(value: Any) -> Any:

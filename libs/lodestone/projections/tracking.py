@@ -59,6 +59,7 @@ class Session(Protocol):
     dialect: Dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def columns(self, table: str) -> list[str]:
         """The table's column names; none if there is no such table."""
@@ -74,9 +75,9 @@ def forget_positions(dialect: Dialect) -> str:
     return f"DELETE FROM {TRACKING.name} WHERE projection = {dialect.placeholder}"
 
 
-def prepare(session: Session, layout: Layout[Any]) -> None:
+def prepare(session: Session, layout: Layout[Any]) -> bool:
     """Make what ``layout``'s view needs, keeping rows of its version and dropping
-    rows of any other."""
+    rows of any other; whether it dropped them."""
     dialect = session.dialect
     session.execute(VERSIONS.create(dialect))
     _name_unnamed_positions(session)
@@ -86,6 +87,7 @@ def prepare(session: Session, layout: Layout[Any]) -> None:
         (layout.projection,),
     )
     stored = found[0][0] if found else None
+    dropped = stored is not None and stored != layout.version
     if stored != layout.version:
         if stored is not None:
             log.warning(
@@ -109,6 +111,7 @@ def prepare(session: Session, layout: Layout[Any]) -> None:
                 session.execute(table.add_column(column, dialect))
         for statement in table.create_indexes():
             session.execute(statement)
+    return dropped
 
 
 def _name_unnamed_positions(session: Session) -> None:

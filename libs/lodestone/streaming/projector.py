@@ -16,11 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from lodestone.ledger import Ledger
-from lodestone.projections.base import Projection, View
+from lodestone.projections.base import ModelReplaced, Projection, View
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
 from lodestone.streaming.feeds import Feed, NotificationLogFeed
 
 log = logging.getLogger(__name__)
+
+#: A switch replaces a model once; more in a row than this means something is wrong.
+REPLACED_RETRIES = 5
 
 
 class Projector:
@@ -41,18 +44,27 @@ class Projector:
     def run_once(self) -> int:
         """Apply the next batch of events; returns how many were applied."""
         with self._lock:
-            items = self.feed.poll(self.view.position, self.batch_size)
-            if not items:
-                return 0
-            latest = {item.source: item.position for item in items}
-            try:
-                with self.view.transaction(latest) as writer:
-                    for item in items:
-                        self.projection.process_event(item.event, writer)
-            except BaseException:
-                self.feed.rewind(self.view.position)
-                raise
-            return len(items)
+            for _ in range(REPLACED_RETRIES):
+                items = self.feed.poll(self.view.position, self.batch_size)
+                if not items:
+                    return 0
+                latest = {item.source: item.position for item in items}
+                try:
+                    with self.view.transaction(latest) as writer:
+                        for item in items:
+                            self.view.at(item.source, item.position)
+                            self.projection.process_event(item.event, writer)
+                except ModelReplaced as replaced:
+                    # A rebuilt copy was switched in (or the rows reset) since the
+                    # positions were read: nothing was written; go on from its positions.
+                    log.info("%s; reading its positions again", replaced)
+                    self.feed.rewind(self.view.position)
+                    continue
+                except BaseException:
+                    self.feed.rewind(self.view.position)
+                    raise
+                return len(items)
+            raise RuntimeError(f"{self.projection.name} kept being replaced while applying")
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         total = 0

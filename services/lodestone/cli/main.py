@@ -273,9 +273,10 @@ def rebuild(
     ] = False,
     projection: Projections = None,
 ) -> None:
-    """Empty read models (each alone: the others keep their rows and positions) and
-    rebuild them from position 0, ending in exactly the state they had (the fingerprint
-    before and after is printed)."""
+    """Rebuild read models from position 0 beside the live ones (each alone: the others
+    keep their rows and positions) and switch each in when caught up, so readers never
+    see an empty or half-built model. Also how a projection is upgraded to a new
+    version: run this with the new release before restarting the gateways on it."""
     from lodestone.bootstrap.stores import build_ledger
     from lodestone.projections.registry import REGISTRY
 
@@ -291,35 +292,40 @@ def rebuild(
 
 def _rebuild(settings: Settings, entry: Registered, ledger: Ledger | None) -> None:
     """One projection: from the event store (``ledger``), else from Kafka."""
-    from lodestone.bootstrap.stores import open_view
-    from lodestone.projector.main import rebuild as rebuild_from_kafka
-    from lodestone.streaming.projector import log_projector
+    from lodestone.bootstrap.stores import open_shadow
+    from lodestone.projector.main import rebuild_beside as rebuild_from_kafka
+    from lodestone.streaming.feeds import NotificationLogFeed
+    from lodestone.streaming.rebuild import rebuild_beside
 
-    view = open_view(settings, entry)
-    if ledger is not None:
-        log_projector(ledger, entry.projection(), view).catch_up()
-    before = view.fingerprint()
     columns = (f"rebuilding {entry.name}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("events", total=None)
         if ledger is None:
-            view.close()
-            total, after = rebuild_from_kafka(
+            rebuilt = rebuild_from_kafka(
                 settings,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 projection=entry.name,
             )
         else:
-            view.reset()
-            total = ledger.recorder.max_notification_id() or 0
-            bar.update(task, total=total)
-            log_projector(ledger, entry.projection(), view).catch_up(
-                progress=lambda n: bar.advance(task, n)
+            shadow, target = open_shadow(settings, entry)
+            bar.update(task, total=ledger.recorder.max_notification_id() or 0)
+            rebuilt = rebuild_beside(
+                entry.projection(),
+                shadow,
+                target,
+                NotificationLogFeed(ledger.recorder, ledger.mapper),
+                progress=lambda n: bar.advance(task, n),
             )
-            after = view.fingerprint()
-            view.close()
+    switched = rebuilt.switched
+    if switched.previous_version not in (None, entry.version):
+        compared = f"upgraded from version {switched.previous_version} to {entry.version}"
+    elif rebuilt.same_as_before is None:
+        compared = f"live model was at {switched.positions_before or 'nothing'}"
+    else:
+        compared = f"same state as before: {rebuilt.same_as_before}"
     console.print(
-        f"{entry.name} rebuilt from {total} events; fingerprint {after[:16]}; same state as before: {before == after}"
+        f"{entry.name} rebuilt beside the live model from {rebuilt.events} events and "
+        f"switched in; fingerprint {rebuilt.fingerprint[:16]}; {compared}"
     )
 
 

@@ -24,6 +24,7 @@ from lodestone.gateway.routes import (
     page,
     registry,
     reports,
+    streams,
     trades,
 )
 from lodestone.gateway.runtime import Runtime
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(inventory.router)
     app.include_router(licences.router)
     app.include_router(anomalies.router)
+    app.include_router(streams.router)
     app.include_router(graphs.router)
     app.include_router(page.router)  # the page and its scripts: public files, no data
     return app

@@ -11,6 +11,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from lodestone.audit.checkpointer import Checkpointer
@@ -19,7 +20,9 @@ from lodestone.bootstrap.stores import (
     build_ledger,
     build_ledger_tables,
     build_refusal_log,
+    open_shadow,
     open_view,
+    stored_version,
 )
 from lodestone.gateway.auth import Throttle
 from lodestone.infra.kafka.producers import producer
@@ -30,10 +33,14 @@ from lodestone.projections.anomalies import AnomaliesView, Thresholds
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
 from lodestone.projections.refusals import RefusalLog
-from lodestone.projections.registry import REGISTRY
+from lodestone.projections.registry import REGISTRY, Registered
+from lodestone.projections.tables import TableView
 from lodestone.reads.anomalies import AnomalyBook
+from lodestone.streaming import change_topics
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
+from lodestone.streaming.feeds import NotificationLogFeed
 from lodestone.streaming.projector import Projector, log_projector
+from lodestone.streaming.rebuild import upgrade_beside
 from lodestone.streaming.relay import Relay
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger: Ledger = build_ledger(settings)
+        if settings.embedded_projector:
+            self._upgrade_beside()
         # Every registered read model: its view, and on the embedded default its own
         # projector (each keeps its own positions, so each catches up alone).
         self.views: dict[str, View[Any]] = {e.name: open_view(settings, e) for e in REGISTRY}
@@ -78,12 +87,40 @@ class Runtime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._producers: list[Any] = []
+        # The views streams read change logs from, opened once each on first use.
+        self._change_sources: dict[str, TableView[Any]] = {}
+        self._change_sources_lock = threading.Lock()
+
+    def _upgrade_beside(self) -> None:
+        """Read models of an older version are rebuilt at this release's version beside
+        them before they are opened (which would empty them): readers, here or in a
+        gateway of the old release still running, never see an empty model."""
+        for entry in REGISTRY:
+
+            def shadow(entry: Registered = entry) -> tuple[TableView[Any], Path | str]:
+                return open_shadow(self.settings, entry)
+
+            upgrade_beside(
+                entry.projection(),
+                stored_version(self.settings, entry),
+                shadow,
+                NotificationLogFeed(self.ledger.recorder, self.ledger.mapper),
+            )
 
     def start(self) -> None:
         for name, projector in self.projectors.items():
             self._spawn(f"{name}-projector", projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
             self._spawn("relay", self._relay)
+        if self.settings.kafka_bootstrap_servers and self.settings.publish_changes:
+            # The change topics of what this process projects (one publisher per
+            # projection across processes: the others wait for its lock).
+            for name in self.projectors:
+                self._threads.append(
+                    change_topics.start_publisher(
+                        self.settings, self.change_source(name), self._stop
+                    )
+                )
         self._spawn("checkpoints", self._checkpoints)
 
     def _spawn(self, name: str, target: Callable[[threading.Event, float], None]) -> None:
@@ -151,6 +188,17 @@ class Runtime:
             projector.catch_up()
         return self.views[name]
 
+    def change_source(self, name: str) -> TableView[Any]:
+        """A view of projection ``name`` whose change log its streams read: opened once,
+        apart from the projector's (a stream's page read never waits on its writes)."""
+        with self._change_sources_lock:
+            found = self._change_sources.get(name)
+            if found is None:
+                opened = open_view(self.settings, REGISTRY[name])
+                assert isinstance(opened, TableView)
+                found = self._change_sources[name] = opened
+            return found
+
     def fresh_view(self) -> GenealogyView:
         """The genealogy's view, caught up (see :meth:`fresh`)."""
         return cast(GenealogyView, self.fresh("genealogy"))
@@ -169,6 +217,8 @@ class Runtime:
             kafka.close()
         for view in self.views.values():
             view.close()
+        for source in self._change_sources.values():
+            source.close()
         self.refusals.close()
         self._tables.close()
         self.ledger.close()

@@ -1,6 +1,7 @@
 """``lodestone project`` / ``python -m lodestone.projector.main [--projection NAME]...``:
 keep read models up to date from Kafka, every registered projection unless some are
-named. Each projection consumes in a consumer group of its own
+named, and publish each one's changes to its change topic
+(``lodestone.streaming.change_topics``; LODESTONE_PUBLISH_CHANGES=false: not). Each projection consumes in a consumer group of its own
 (``lodestone.<name>.v<version>``, e.g. ``lodestone.genealogy.v1``), so each reads every
 partition; several processes share the partitions of each group. Stops on SIGTERM or
 SIGINT."""
@@ -17,12 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import open_view
+from lodestone.bootstrap.stores import open_shadow, open_view
 from lodestone.projections.base import View
 from lodestone.projections.registry import REGISTRY, Registered
-from lodestone.streaming import codec
-from lodestone.streaming.kafka_feed import KafkaFeed
+from lodestone.projections.tables import TableView
+from lodestone.streaming import change_topics, codec
+from lodestone.streaming import rebuild as streaming_rebuild
+from lodestone.streaming.kafka_feed import KafkaFeed, source_name
 from lodestone.streaming.projector import Projector
+from lodestone.streaming.rebuild import Rebuilt
 
 log = logging.getLogger("lodestone.projector")
 
@@ -84,6 +88,9 @@ def run(
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
     lanes: list[_Lane] = []
+    # Publishers stop with the lanes, whatever ends them, before their views close.
+    publishing = threading.Event()
+    publishers: list[threading.Thread] = []
     try:
         for entry in REGISTRY.select(projections):
             group = consumer_group(settings, entry)
@@ -95,6 +102,12 @@ def run(
                 settings.kafka_bootstrap_servers,
                 group,
             )
+        if settings.publish_changes:
+            for lane in lanes:
+                if isinstance(lane.view, TableView):
+                    publishers.append(
+                        change_topics.start_publisher(settings, lane.view, publishing)
+                    )
         while not stop.is_set():
             for lane in lanes:
                 try:
@@ -108,6 +121,9 @@ def run(
                 if applied:
                     lane.feed.committed(lane.view.position)
     finally:
+        publishing.set()
+        for thread in publishers:
+            thread.join(timeout=35)
         for lane in lanes:
             lane.close()
 
@@ -134,11 +150,21 @@ def rebuild(
     progress: Callable[[int, int], None] | None = None,
     projection: str = "genealogy",
 ) -> tuple[int, str]:
-    """Empty one projection's read model (and no other's) and read the topic again from
-    offset 0, in a consumer group of its own, until every partition's end offset (as it
-    was when the rebuild started) is applied. Returns (events applied, fingerprint of the
-    result). Stop that projection's projectors first: they would write into the same
-    view."""
+    """:func:`rebuild_beside`; returns (events applied, fingerprint of the result)."""
+    rebuilt = rebuild_beside(settings, progress, projection)
+    return rebuilt.events, rebuilt.fingerprint
+
+
+def rebuild_beside(
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+    projection: str = "genealogy",
+) -> Rebuilt:
+    """Read the topic again from offset 0, in a consumer group of its own, into a copy
+    of one projection's read model beside the live one (no other projection is
+    touched), until every partition's end offset (as it was when the rebuild started) is
+    applied; then switch the copy in (``lodestone.streaming.rebuild``). The live model
+    serves, and its projectors may go on running, meanwhile."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to rebuild from")
     from kafka import KafkaConsumer, TopicPartition
@@ -149,19 +175,43 @@ def rebuild(
     ends = probe.end_offsets([TopicPartition(settings.kafka_topic, p) for p in partitions])
     probe.close()
     total = sum(ends.values())
-    view = open_view(settings, entry)
-    view.reset()
+    shadow, target = open_shadow(settings, entry)
+    shadow.reset()  # before the feed seeks to its positions: from offset 0
     group = f"{consumer_group(settings, entry)}.rebuild.{int(time.time())}"
-    lane = _lane(settings, entry, view, group, "lodestone-projector", batch_size=5000)
-    applied = 0
     try:
-        while any(view.position(f"{tp.topic}:{tp.partition}") < end for tp, end in ends.items()):
-            applied += lane.projector.run_once()
-            if progress:
-                progress(applied, total)
-        return applied, view.fingerprint()
+        feed = KafkaFeed(
+            settings.kafka_bootstrap_servers,
+            group,
+            codec.mapper(),
+            shadow.position,
+            topic=settings.kafka_topic,
+            client_id="lodestone-projector",
+        )
+    except BaseException:
+        shadow.discard()
+        raise
+    applied = 0
+
+    def counted(done: int) -> None:
+        nonlocal applied
+        applied += done
+        if progress:
+            progress(applied, total)
+
+    try:
+        return streaming_rebuild.rebuild_beside(
+            entry.projection(),
+            shadow,
+            target,
+            feed,
+            caught_up=lambda: all(
+                shadow.position(source_name(tp.topic, tp.partition)) >= end
+                for tp, end in ends.items()
+            ),
+            progress=counted,
+        )
     finally:
-        lane.close()
+        feed.close()
 
 
 if __name__ == "__main__":
