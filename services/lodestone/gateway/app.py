@@ -15,6 +15,7 @@ from lodestone.gateway.limits import BodyLimit
 from lodestone.gateway.routes import (
     audit,
     batches,
+    declarations,
     events,
     health,
     inventory,
@@ -78,4 +79,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(trades.router)
     app.include_router(inventory.router)
     app.include_router(licences.router)
+    app.include_router(declarations.router)
     return app
