@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -70,6 +71,11 @@ def ore_1_held(world: World) -> dict[str, str]:
     params = ore_1(world)
     world.report("batch-quarantined", hold("ORE-1"))
     return params
+
+
+def ore_1_this_month(world: World) -> dict[str, str]:
+    """ORE-1 mined now: MINECO's declaration of this month has something in it."""
+    return ore_1(world) | {"month": datetime.now(UTC).strftime("%Y-%m")}
 
 
 def a_spare_credential(world: World) -> dict[str, str]:
@@ -251,6 +257,15 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/trades/totals"): Rule(EVERYONE, scene=ore_1_exported, query="?by=client"),
     ("GET", "/v1/dashboards/exports"): Rule(EVERYONE, scene=ore_1_exported),
     ("GET", "/v1/dashboards/top-clients"): Rule(EVERYONE, scene=ore_1_exported),
+    # monthly declarations name clients: an operator reads its own, analysts none; the
+    # list of who has not declared is the overseers'
+    ("GET", "/v1/declarations"): Rule(AUDITORS, query="?month=2026-01&missing=true"),
+    **{
+        ("GET", f"/v1/declarations/{{actor}}/{{month}}{suffix}"): Rule(
+            AUDITORS | {"mine"}, scene=ore_1_this_month
+        )
+        for suffix in ("", ".csv", ".xlsx", ".html", ".pdf")
+    },
 }
 
 
