@@ -228,6 +228,22 @@ def test_an_event_at_the_next_months_first_instant_counts_in_the_next_month(
     assert april["totals"]["stock_kg"] == "6100"
 
 
+def test_a_batch_made_in_another_time_zone_counts_in_its_utc_month(world: World) -> None:
+    # April 1st 05:00 in Baotou (+08:00) is March 31st 21:00 UTC; March 1st 02:00 there
+    # is still February in UTC.
+    world.report("ore-extracted", ore("ORE-TZ1", "30", occurred_at="2026-04-01T05:00:00+08:00"))
+    world.report("ore-extracted", ore("ORE-TZ2", "40", occurred_at="2026-03-01T02:00:00+08:00"))
+
+    march = declared(world)["production"]
+    february = declared(world, "/v1/declarations/MINECO/2026-02")["production"]
+
+    assert [(p["process"], p["kg"], p["batches"]) for p in march] == [
+        ("beneficiation", "800", 1),
+        ("mined", "17030", 4),
+    ]
+    assert [(p["process"], p["kg"]) for p in february] == [("mined", "40")]
+
+
 def test_quota_drawn_in_the_month_to_date_and_remaining(world: World) -> None:
     quota = {q["licence"]: q for q in declared(world)["quota"]}
 
