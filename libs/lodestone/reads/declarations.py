@@ -46,7 +46,7 @@ from lodestone.domain.licences import QUOTAS, LicenceKind
 from lodestone.domain.refusals import Forbidden, InvalidInput, NotFound
 from lodestone.domain.values import EXACT, ZERO, element_masses
 from lodestone.ledger import Ledger, handlers
-from lodestone.projections.genealogy import GenealogyView
+from lodestone.projections.genealogy import BatchRow, GenealogyView
 from lodestone.projections.inventory import InventoryView, stock
 from lodestone.projections.licences import LicencesView
 from lodestone.projections.trades import LineFilter, ListedLine, TradesView
@@ -250,7 +250,7 @@ def _roles(ledger: Ledger, id: UUID) -> list[str]:
 # --- production ---------------------------------------------------------------------------
 
 
-def _production(genealogy: GenealogyView, made: list[Any]) -> list[ProducedLine]:
+def _production(genealogy: GenealogyView, made: list[BatchRow]) -> list[ProducedLine]:
     how: dict[UUID, str] = {}
     for edge in genealogy.inputs(b.id for b in made):
         how.setdefault(edge.child_id, edge.operation)
