@@ -18,6 +18,12 @@ FILES = {
     "/v1/batches/{actor}/{lot}/report.pdf": "application/pdf",
     "/v1/batches/{actor}/{lot}/bundle": "application/json",
     "/v1/batches/{actor}/{lot}/graph.svg": "image/svg+xml",
+    "/v1/declarations/{actor}/{month}.csv": "text/csv",
+    "/v1/declarations/{actor}/{month}.xlsx": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    ),
+    "/v1/declarations/{actor}/{month}.html": "text/html",
+    "/v1/declarations/{actor}/{month}.pdf": "application/pdf",
 }
 
 

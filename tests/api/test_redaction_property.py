@@ -6,9 +6,10 @@ provenance, not clients) and then follows every reference any answer gave it: ba
 ids to ``/v1/batches?id=``, ACTOR/LOT references to state, traces, provenance and
 the drawn genealogy (``graph.svg``), codes to the actor and facility directories,
 licence numbers to ``/v1/licences``, and an entry it reached there to that licence's
-draws or that actor's or facility's stock (``/v1/inventory?actor=``), and every link an
-answer gives (``/v1/...``: an anomaly's ``href`` to its evidence); the read models'
-lists are where every caller may start too.
+draws or that actor's or facility's stock (``/v1/inventory?actor=``) and that actor's
+monthly declarations, and every link an answer gives (``/v1/...``: an anomaly's
+``href`` to its evidence); the read models' lists, and the list of who has not
+declared, are where every caller may start too.
 No answer may contain the code or the name of a company the caller may not see, nor
 an unredacted contract, price or consignee.
 """
@@ -20,6 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -55,6 +57,7 @@ READ_MODEL_STARTS = [
     "/v1/licences",
     "/v1/anomalies?limit=500",
     "/v1/anomalies/rules",
+    "/v1/me",  # the caller's own actor: its stock and declarations
 ]
 
 
@@ -65,6 +68,17 @@ class Chain:
     actors: dict[UUID, tuple[str, str]]  # id -> (code, name)
     facilities: dict[UUID, tuple[str, str, UUID]]  # id -> (code, name, owner)
     batches: list[Batch]
+
+    def months(self) -> list[str]:
+        """Every month (YYYY-MM, UTC) from the first batch made to the last step."""
+        first = min(b.created_at for b in self.batches).astimezone(UTC)
+        last = max(b.last_occurred_at for b in self.batches).astimezone(UTC)
+        months = []
+        year, month = first.year, first.month
+        while (year, month) <= (last.year, last.month):
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return months
 
     def origin_actors(self) -> set[UUID]:
         """Mines and recycling intakes: their identity is provenance, open to all."""
@@ -137,10 +151,13 @@ def _key(client: TestClient, role: str, actor: str | None) -> dict[str, str]:
     return bearer(answer.json()["key"])
 
 
-def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> list[str]:
+def _explore(
+    client: TestClient, headers: dict[str, str], starts: list[str], months: list[str]
+) -> list[str]:
     """Every answer the caller can reach from ``starts`` (and the read models' answers)
-    by following what it was told."""
+    by following what it was told; an actor's declarations for ``months``."""
     todo = [f"/v1/batches/{ref}" for ref in starts] + READ_MODEL_STARTS
+    todo += [f"/v1/declarations?month={month}" for month in months]
     seen: set[str] = set(todo)
     answers: list[str] = []
 
@@ -165,6 +182,9 @@ def _explore(client: TestClient, headers: dict[str, str], starts: list[str]) -> 
         found = FOUND.match(url)
         if found:
             kind, code = found.groups()
+            if kind == "actors":
+                for month in months:
+                    follow(f"/v1/declarations/{code}/{month}")
             follow(
                 f"/v1/licences/{code}/draws"
                 if kind == "licences"
@@ -222,7 +242,7 @@ def _leaks(answers: list[str], forbidden: dict[str, re.Pattern[str]]) -> list[st
 
 def test_an_analyst_reaches_no_company_beyond_the_mines_by_joining_answers(demo):
     client, chain = demo
-    answers = _explore(client, _key(client, "analyst", None), _starts(chain))
+    answers = _explore(client, _key(client, "analyst", None), _starts(chain), chain.months())
 
     assert len(answers) > 100  # the walk went far: traces, states by id, directories
     assert _leaks(answers, chain.forbidden(None)) == []
@@ -230,7 +250,7 @@ def test_an_analyst_reaches_no_company_beyond_the_mines_by_joining_answers(demo)
 
 def test_an_analyst_reaches_no_contract_price_or_consignee(demo):
     client, chain = demo
-    answers = _explore(client, _key(client, "analyst", None), _starts(chain))
+    answers = _explore(client, _key(client, "analyst", None), _starts(chain), chain.months())
 
     found = [
         (answer.split(" ", 1)[0], hit)
@@ -252,14 +272,14 @@ def test_an_unrelated_operator_reaches_only_its_own_counterparties(demo):
     forbidden = chain.forbidden(actor)
     assert forbidden  # there are companies it must not see
 
-    answers = _explore(client, _key(client, "operator", code), _starts(chain))
+    answers = _explore(client, _key(client, "operator", code), _starts(chain), chain.months())
 
     assert _leaks(answers, forbidden) == []
 
 
 def test_the_walk_reads_the_anomalies_and_their_evidence(demo):
-    client, _ = demo
-    answers = _explore(client, _key(client, "analyst", None), [])
+    client, chain = demo
+    answers = _explore(client, _key(client, "analyst", None), [], chain.months())
 
     evidence = [a for a in answers if a.startswith("/v1/anomalies/") and '"evidence"' in a]
     # The demo holds a few of each pattern the rules look for; each one was opened.
@@ -299,3 +319,23 @@ def test_an_unrelated_operators_stream_reaches_only_its_own_counterparties(demo)
 
     assert streamed
     assert _leaks(streamed, chain.forbidden(actor)) == []
+
+
+def test_an_operators_own_declarations_name_only_its_counterparties(demo):
+    client, chain = demo
+    # The company party to the most batches that is not a mine: its declarations name
+    # the most clients, suppliers and consignees.
+    counts = {id: sum(1 for b in chain.batches if id in chain.parties(b)) for id in chain.actors}
+    origins = chain.origin_actors()
+    actor = max((id for id in chain.actors if id not in origins), key=lambda i: (counts[i], i))
+    code = chain.actors[actor][0]
+    headers = _key(client, "operator", code)
+
+    answers = [
+        f"{url} {client.get(url, headers=headers).text}"
+        for month in chain.months()
+        for url in [f"/v1/declarations/{code}/{month}"]
+    ]
+
+    assert any('"counterparty":{"code"' in answer for answer in answers)  # names its partners
+    assert _leaks(answers, chain.forbidden(actor)) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -79,6 +80,11 @@ def an_anomaly(world: World) -> dict[str, str]:
     world.report("shipment-exported", export("ORE-1", end_user="AUTO MOTORS GMBH"))
     (found,) = world.get("/v1/anomalies", "admin").json()["anomalies"]
     return {"anomaly_id": found["id"]}
+
+
+def ore_1_this_month(world: World) -> dict[str, str]:
+    """ORE-1 mined now: MINECO's declaration of this month has something in it."""
+    return ore_1(world) | {"month": datetime.now(UTC).strftime("%Y-%m")}
 
 
 def a_spare_credential(world: World) -> dict[str, str]:
@@ -289,6 +295,15 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/streams/{projection}"): Rule(
         EVERYONE, scene=lambda w: {"projection": "genealogy"}, query="?after=0&until=1"
     ),
+    # monthly declarations name clients: an operator reads its own, analysts none; the
+    # list of who has not declared is the overseers'
+    ("GET", "/v1/declarations"): Rule(AUDITORS, query="?month=2026-01&missing=true"),
+    **{
+        ("GET", f"/v1/declarations/{{actor}}/{{month}}{suffix}"): Rule(
+            AUDITORS | {"mine"}, scene=ore_1_this_month
+        )
+        for suffix in ("", ".csv", ".xlsx", ".html", ".pdf")
+    },
 }
 
 

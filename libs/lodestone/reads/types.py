@@ -557,3 +557,128 @@ class AnomalyRuleView(TypedDict):
 
 class AnomalyRules(TypedDict):
     rules: list[AnomalyRuleView]
+
+
+# --- monthly declarations -----------------------------------------------------------------
+
+
+class DeclaredParty(TypedDict):
+    code: str
+    name: str
+    country: str | None
+
+
+class DeclarationPeriod(TypedDict):
+    starts_at: str  # the month's first instant, UTC
+    ends_before: str  # the next month's first instant, UTC (the stock is taken then)
+
+
+class ProducedLine(TypedDict):
+    """Batches the actor made in the month of one material by one process."""
+
+    process: str  # mined | recycled | the transformation's process (beneficiation, ...)
+    material: str
+    kg: str
+    batches: int
+    elements: dict[str, str]  # kg of each element: mass x mass fraction
+
+
+class TradedLine(TypedDict):
+    """Purchases from one supplier, or sales to one client, of one material in one
+    currency: their goods mass, element content and the sum of their prices."""
+
+    counterparty: DeclaredParty | None  # the supplier (seller, exporter) or the client
+    kind: str  # sale | receipt (an import received: purchases only)
+    material: str
+    kg: str
+    lines: int
+    elements: dict[str, str]
+    currency: str | None  # the prices' currency (null: none given)
+    value: str | None  # the sum of the lines' contract prices (whole-batch prices); null: unpriced
+
+
+class ExportLine(TypedDict):
+    """Shipments to one destination under one licence (none: uncontrolled goods) to
+    one consignee, of one material under one customs code."""
+
+    destination_country: str | None
+    licence: str | None
+    consignee: DeclaredParty | None
+    end_user: str | None
+    material: str
+    customs_code: str | None
+    kg: str
+    lines: int
+    shipments: list[str]  # customs declaration or bill of lading numbers
+    elements: dict[str, str]
+
+
+class DeclaredExports(TypedDict):
+    controlled: list[ExportLine]  # goods that needed a licence
+    uncontrolled: list[ExportLine]  # goods shipped without one
+    controlled_kg: str
+    uncontrolled_kg: str
+
+
+class HeldLine(TypedDict):
+    facility: DeclaredParty | None  # null: in transit on an export shipment
+    in_transit: bool
+    material: str
+    kg: str
+    batches: int
+    elements: dict[str, str]
+
+
+class QuotaLine(TypedDict):
+    """A licence or quota the actor holds, as drawn in the month and by its end."""
+
+    licence: str
+    kind: str  # mining_quota | separation_quota | export_licence
+    unit: str  # kg REO (quotas) | kg (export licences)
+    max_kg: str
+    drawn_kg: str  # drawn in the month (corrections count in their draw's month)
+    draws: int  # draws and corrections counted in the month
+    drawn_to_date_kg: str  # drawn in every month up to and including this one
+    remaining_kg: str  # max_kg - drawn_to_date_kg
+    valid_from: str
+    valid_until: str
+
+
+class DeclarationTotals(TypedDict):
+    produced_kg: str
+    purchased_kg: str
+    sold_kg: str
+    exported_kg: str
+    stock_kg: str
+
+
+class Declaration(TypedDict):
+    actor: DeclaredParty
+    roles: list[str]
+    month: str  # YYYY-MM, UTC
+    period: DeclarationPeriod
+    due_by: str  # YYYY-MM-DD: the 10th of the next month
+    provisional: bool  # the month has not ended: its figures may still grow
+    clock: str  # occurred: every figure by when the step happened, as reported and corrected
+    reported: bool  # any activity of the actor in the month (see reads.declarations)
+    production: list[ProducedLine]
+    purchases: list[TradedLine]
+    sales: list[TradedLine]
+    exports: DeclaredExports
+    stock: list[HeldLine]  # held at the month's end (period.ends_before)
+    quota: list[QuotaLine]
+    totals: DeclarationTotals
+
+
+class DeclarationStatus(TypedDict):
+    actor: DeclaredParty
+    roles: list[str]
+    reported: bool  # any activity in the month
+
+
+class DeclarationIndex(TypedDict):
+    month: str
+    due_by: str
+    overdue: bool  # the due date has passed
+    missing: bool  # only actors with no activity in the month are listed
+    actors: list[DeclarationStatus]

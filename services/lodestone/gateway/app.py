@@ -16,6 +16,7 @@ from lodestone.gateway.routes import (
     anomalies,
     audit,
     batches,
+    declarations,
     events,
     graphs,
     health,
@@ -86,4 +87,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(streams.router)
     app.include_router(graphs.router)
     app.include_router(page.router)  # the page and its scripts: public files, no data
+    app.include_router(declarations.router)
     return app

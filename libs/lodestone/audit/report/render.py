@@ -46,7 +46,18 @@ def html(report: Mapping[str, Any], *, for_print: bool = False) -> str:
 
 def pdf(report: Mapping[str, Any]) -> bytes:
     """The report as PDF (A4 landscape), laid out by WeasyPrint from the same HTML."""
+    return pdf_of(html(report, for_print=True))
+
+
+def page(template: str, **context: Any) -> str:
+    """Another document of the same kind (the monthly declaration): ``template`` from
+    ``templates/`` rendered with the report's filters."""
+    return str(_environment().get_template(template).render(**context))
+
+
+def pdf_of(page: str) -> bytes:
+    """A self-contained HTML page laid out for print by WeasyPrint."""
     import weasyprint
 
-    document: bytes = weasyprint.HTML(string=html(report, for_print=True)).write_pdf()
+    document: bytes = weasyprint.HTML(string=page).write_pdf()
     return document

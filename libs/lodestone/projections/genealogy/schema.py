@@ -9,6 +9,7 @@ Each table's columns are its row type's fields, in order (a test holds them equa
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from operator import attrgetter
 from uuid import UUID
 
@@ -52,6 +53,8 @@ BATCHES = Table(
     ),
     key=("id",),
     row=BatchRow,
+    # The batches an actor made in a period (its monthly declaration's production).
+    indexes=(Index("batches_by_reporter", ("reporter_id", "created_at")),),
 )
 EDGES = Table(
     "edges",
@@ -123,6 +126,37 @@ def _walk(towards: str) -> Query[Edge]:
 ANCESTORS = _walk("up")
 DESCENDANTS = _walk("down")
 
+#: A batch's ``created_at`` is kept as reported, with its own UTC offset (-12:00 to
+#: +14:00); SQLite compares it as text, so the period is widened by more than any offset
+#: in SQL and cut exactly in Python.
+_OFFSETS = timedelta(days=1)
+
+
+def _created(by_reporter: bool) -> Query[BatchRow]:
+    def render(dialect: Dialect) -> str:
+        time = dialect.param(Kind.TIME)
+        reporter = f"reporter_id = {dialect.param(Kind.UUID)} AND " if by_reporter else ""
+        return (
+            f"SELECT {BATCHES.select_list()} FROM batches "
+            f"WHERE {reporter}created_at >= {time} AND created_at < {time}"
+        )
+
+    return Query(BATCHES, render)
+
+
+CREATED = _created(by_reporter=False)
+CREATED_BY = _created(by_reporter=True)
+
+
+def _named(kind: str) -> Query[Name]:
+    def render(dialect: Dialect) -> str:
+        return f"SELECT {NAMES.select_list()} FROM names WHERE kind = '{kind}' ORDER BY code"
+
+    return Query(NAMES, render)
+
+
+ACTORS = _named("actor")
+
 
 _BATCH = attrgetter(*BATCHES.column_names)
 _EDGE = attrgetter(*EDGES.column_names)
@@ -183,3 +217,23 @@ class GenealogyTables(TableView[Writer], GenealogyView):
 
     def names(self, ids: Iterable[UUID]) -> dict[UUID, Name]:
         return {row.id: row for row in self._rows_in(NAMES, "id", ids)}
+
+    def created_by(
+        self, reporter_id: UUID | None, since: datetime, before: datetime
+    ) -> list[BatchRow]:
+        wide = [since - _OFFSETS, before + _OFFSETS]
+        if reporter_id is None:
+            found = self._query(CREATED, wide)
+        else:
+            found = self._query(CREATED_BY, [reporter_id, *wide])
+        made = [b for b in found if b.created_at is not None and since <= b.created_at < before]
+        made.sort(key=lambda b: (b.created_at or since, str(b.id)))
+        return made
+
+    def inputs(self, ids: Iterable[UUID]) -> list[Edge]:
+        edges = self._rows_in(EDGES, "child_id", ids)
+        edges.sort(key=lambda e: (str(e.child_id), str(e.parent_id)))
+        return edges
+
+    def actors(self) -> list[Name]:
+        return self._query(ACTORS, ())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -42,3 +43,19 @@ class GenealogyView(View[Writer]):
 
     @abstractmethod
     def names(self, ids: Iterable[UUID]) -> dict[UUID, Name]: ...
+
+    @abstractmethod
+    def created_by(
+        self, reporter_id: UUID | None, since: datetime, before: datetime
+    ) -> list[BatchRow]:
+        """The batches ``reporter_id`` (None: anyone) made at or after ``since`` and
+        before ``before``, by event time as corrected (extracted, collected, produced,
+        split off or merged), in the order they were made (then by id)."""
+
+    @abstractmethod
+    def inputs(self, ids: Iterable[UUID]) -> list[Edge]:
+        """The edges into these batches (what each was made of), by (child, parent)."""
+
+    @abstractmethod
+    def actors(self) -> list[Name]:
+        """Every registered actor, by code."""

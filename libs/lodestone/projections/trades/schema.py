@@ -138,8 +138,9 @@ TOTAL = Table(
     row=Total,
 )
 COUNT = Table("counts", (Column("lines", Kind.INT, not_null=True),), key=(), row=int)
+TRADER = Table("traders", (Column("actor_id", Kind.UUID),), key=(), row=lambda id: id)
 #: The answers' shapes, for the per-database modules' decoders.
-SHAPES = (LISTED, TOTAL, COUNT)
+SHAPES = (LISTED, TOTAL, COUNT, TRADER)
 
 # A value an event does not give is None and leaves the stored one alone; only a newer
 # version of the batch changes a row (``revision`` for lines: a correction of a sale's
@@ -266,6 +267,20 @@ def totals_query(where: LineFilter, by: Sequence[Key]) -> tuple[Query[Total], li
     return Query(TOTAL, render), params
 
 
+def _traders(dialect: Dialect) -> str:
+    # Whoever reported a line (a seller its sale, an exporter its shipment, a receiver
+    # its receipt) or bought one: what a monthly declaration of theirs would show.
+    month = dialect.param(Kind.TEXT)
+    return (
+        f"SELECT seller_id FROM trade_lines WHERE month = {month} "
+        "AND kind IN ('sale', 'export') "
+        f"UNION SELECT client_id FROM trade_lines WHERE month = {month} "
+        "AND kind IN ('sale', 'receipt')"
+    )
+
+
+TRADERS = Query(TRADER, _traders)
+
 _BATCH = attrgetter(*BATCHES.column_names)
 _ELEMENT = attrgetter(*ELEMENTS.column_names)
 _LINE = attrgetter(*LINES.column_names)
@@ -334,3 +349,6 @@ class TradesTables(TableView[Writer], TradesView):
 
     def parties(self, ids: Iterable[UUID]) -> dict[UUID, Party]:
         return {row.id: row for row in self._rows_in(PARTIES, "id", ids)}
+
+    def traders(self, month: str) -> set[UUID]:
+        return {id for id in self._query(TRADERS, (month, month)) if id is not None}

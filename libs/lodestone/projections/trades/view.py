@@ -81,3 +81,8 @@ class TradesView(View[Writer]):
 
     @abstractmethod
     def parties(self, ids: Iterable[UUID]) -> dict[UUID, Party]: ...
+
+    @abstractmethod
+    def traders(self, month: str) -> set[UUID]:
+        """The actors with a line of their own in ``month`` (YYYY-MM): sellers of its
+        sales and exports, buyers of its sales and receivers of its receipts."""
