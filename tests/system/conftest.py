@@ -76,10 +76,10 @@ class Pipeline:
     def change_topics(self) -> str:
         return f"{self.topic}.projection.{{name}}.v1"
 
-    def start(self, module: str, name: str, **env: str) -> subprocess.Popen[bytes]:
+    def start(self, module: str, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         child = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [sys.executable, "-m", module, *args],
             env=self.env(**env),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -92,7 +92,10 @@ class Pipeline:
         return self.start("lodestone.relay.main", "relay")
 
     def projector(self, name: str = "projector") -> subprocess.Popen[bytes]:
-        return self.start("lodestone.projector.main", name)
+        # The genealogy alone: these tests prove the genealogy's exactly-once effect,
+        # and a process running every read model joins (and, killed, leaves behind) a
+        # consumer group per projection, which slows a survivor's take-over.
+        return self.start("lodestone.projector.main", name, "--projection", "genealogy")
 
     def ledger(self) -> Ledger:
         return build_ledger(self.settings())

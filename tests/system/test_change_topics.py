@@ -83,10 +83,12 @@ def test_a_projector_killed_while_publishing_puts_each_change_on_the_topic_once(
         killed_at.append(on_topic(pipeline.bootstrap, topic))
     projector(pipeline, "projector-last")
     wait_until(
+        # Projected first: only then does the change log stop growing, so a topic as
+        # long as the log is then the whole log (the other order races the last batch).
         lambda: (
-            last_change(pipeline) > 0
+            _projected(pipeline, ledger.recorder.max_notification_id())
+            and last_change(pipeline) > 0
             and on_topic(pipeline.bootstrap, topic) >= last_change(pipeline)
-            and _projected(pipeline, ledger.recorder.max_notification_id())
         ),
         timeout=180,
         what=f"the topic to hold every change ({pipeline.log('projector-last')})",

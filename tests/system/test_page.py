@@ -124,6 +124,24 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def _click_first(browser: Any, selector: str, attribute: str, what: str) -> str:
+    """Click the first row matching ``selector`` and return its ``attribute``. The page
+    redraws its lists when a live change or a poll brings news, which can replace a row
+    between finding it and clicking it: then find it again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + 30
+    while True:
+        row = _wait(lambda: browser.find_elements("css selector", selector), 30, what)[0]
+        try:
+            value = str(row.get_attribute(attribute))
+            row.click()
+            return value
+        except StaleElementReferenceException:
+            if time.monotonic() > deadline:
+                raise
+
+
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -215,14 +233,10 @@ def test_a_click_on_a_trade_opens_its_batch_with_the_graph_and_provenance(
     from selenium.webdriver.common.by import By
 
     sign_in(browser, gateway, "regulator")
-    row = _wait(
-        lambda: browser.find_elements(By.CSS_SELECTOR, "#trades-table tr[data-batch]"),
-        30,
-        "the latest trades",
-    )[0]
-    reference = row.get_attribute("data-batch")
 
-    row.click()
+    reference = _click_first(
+        browser, "#trades-table tr[data-batch]", "data-batch", "the latest trades"
+    )
 
     _wait(lambda: browser.find_element(By.ID, "batch-detail").is_displayed(), 30, "the batch")
     size = _wait(
@@ -247,16 +261,13 @@ def test_a_click_on_an_anomaly_opens_its_evidence_and_its_batch_graph(
     if listed.status_code == 404:
         pytest.skip("this gateway has no anomalies read model yet (GET /v1/anomalies is 404)")
     sign_in(browser, gateway, "regulator")
-    row = _wait(
-        lambda: browser.find_elements(By.CSS_SELECTOR, "#anomalies-table tr[data-anomaly]"),
-        30,
-        "the anomaly list",
-    )[0]
 
-    row.click()
+    anomaly = _click_first(
+        browser, "#anomalies-table tr[data-anomaly]", "data-anomaly", "the anomaly list"
+    )
 
     _wait(lambda: browser.find_element(By.ID, "evidence").is_displayed(), 30, "the evidence")
-    detail = gateway.call("GET", f"/v1/anomalies/{row.get_attribute('data-anomaly')}", "regulator")
+    detail = gateway.call("GET", f"/v1/anomalies/{anomaly}", "regulator")
     assert text(browser, "evidence-reason") == detail.json()["reason"]
     if any(isinstance(b, str) for b in detail.json()["evidence"]["batches"]):
         _wait(lambda: browser.find_element(By.ID, "batch-detail").is_displayed(), 30, "its batch")
