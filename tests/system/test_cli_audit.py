@@ -26,6 +26,7 @@ from lodestone.bootstrap.stores import build_ledger
 from lodestone.cli.main import app
 from lodestone.demo.generator import ADMIN
 from lodestone.ledger import commands as c
+from lodestone.projections.registry import REGISTRY
 
 ADMIN_KEY = "cli-audit-admin-key"
 DEMO_LINE = re.compile(r"magnet (\S+/\S+) has \d+ ancestors")
@@ -194,6 +195,28 @@ def test_check_of_a_consistent_directory_exits_0(data_dir: Path) -> None:
     assert "OK: every read model agrees with the event store." in result.output
 
 
+def differences(output: str) -> list[list[str]]:
+    """The rows of check's table of differences (its five columns: read model,
+    aggregate, field, from the events, in the read model)."""
+    return [row for row in table_rows(output) if len(row) == 5]
+
+
+def read_models(output: str) -> dict[str, str]:
+    """Check's table of read models compared as a whole: name -> result."""
+    return {row[0]: row[3] for row in table_rows(output) if len(row) == 4}
+
+
+def test_check_compares_every_registered_read_model_with_a_fresh_projection(
+    data_dir: Path,
+) -> None:
+    assert run("rebuild", "--data-dir", data_dir).exit_code == 0
+
+    result = run("check", "--data-dir", data_dir)
+
+    assert result.exit_code == 0, result.output
+    assert read_models(result.output) == dict.fromkeys(REGISTRY.names(), "same"), result.output
+
+
 def test_check_after_a_view_row_is_edited_exits_1_naming_the_batch_and_field(
     data_dir: Path,
 ) -> None:
@@ -207,9 +230,25 @@ def test_check_after_a_view_row_is_edited_exits_1_naming_the_batch_and_field(
 
     assert result.exit_code == 1, result.output
     # read model, aggregate, field, from the events, in the read model
-    assert [row[:3] + row[4:] for row in table_rows(result.output)] == [
+    assert [row[:3] + row[4:] for row in differences(result.output)] == [
         ["genealogy", batch_id, "remaining_kg", "Decimal('1')"]
     ], result.output
+    assert read_models(result.output)["genealogy"] == "DIFFERS", result.output
+
+
+def test_check_after_a_trade_line_is_edited_exits_1_naming_the_trade_ledger(
+    data_dir: Path,
+) -> None:
+    assert run("rebuild", "--data-dir", data_dir, "--projection", "trades").exit_code == 0
+    with sqlite3.connect(data_dir / "read-models.sqlite") as db:
+        assert db.execute("UPDATE trade_lines SET kg = '1' WHERE rowid = 1").rowcount == 1
+
+    result = run("check", "--data-dir", data_dir)
+
+    assert result.exit_code == 1, result.output
+    assert read_models(result.output)["trades"] == "DIFFERS", result.output
+    assert "lodestone rebuild --projection trades" in result.output
+    assert not (data_dir / "check-trades.sqlite").exists()  # the scratch copy is gone
 
 
 # --- bundle and verify-bundle ------------------------------------------------------------

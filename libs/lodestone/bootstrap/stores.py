@@ -91,10 +91,13 @@ def stored_version(settings: Settings, entry: Registered) -> int | None:
     return sqlite.stored_version(settings.read_model_path, entry.name)
 
 
-def open_shadow(settings: Settings, entry: Registered) -> tuple[TableView[Any], Path | str]:
+def open_shadow(
+    settings: Settings, entry: Registered, purpose: str = "rebuild"
+) -> tuple[TableView[Any], Path | str]:
     """A copy of a registered projection's view to rebuild beside the live one (a
     SQLite file of its own in the data directory, or a schema of its own in the same
-    PostgreSQL database), and where to switch it in (the live file, the live schema)."""
+    PostgreSQL database), and where to switch it in (the live file, the live schema).
+    ``purpose`` names the copy, so that a check and a rebuild never share one."""
     url = settings.postgres_url.get_secret_value() if settings.postgres_url is not None else None
     target: Path | str
     if url is None:
@@ -104,8 +107,8 @@ def open_shadow(settings: Settings, entry: Registered) -> tuple[TableView[Any], 
         target = entry.name
     shadow = entry.open(
         postgres_url=url,
-        sqlite_path=settings.data_dir / f"rebuild-{entry.name}.sqlite",
-        schema=f"{entry.name}_rebuild",
+        sqlite_path=settings.data_dir / f"{purpose}-{entry.name}.sqlite",
+        schema=f"{entry.name}_{purpose}",
     )
     if not isinstance(shadow, TableView):
         shadow.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Column, Table
 
 from lodestone.cli.common import DataDir, closed_after, settings_for
+
+if TYPE_CHECKING:
+    from lodestone.bootstrap.settings import Settings
+    from lodestone.ledger import Ledger
 
 console = Console(soft_wrap=True)
 
@@ -237,8 +241,10 @@ def replay(
 
 
 def check(data_dir: DataDir = None) -> None:
-    """Rebuild every aggregate from the event store and compare it with every read model
-    (the genealogy view, the snapshots); list any difference. Exit 1 if there is one."""
+    """Rebuild every aggregate from the event store and compare it with every read model:
+    the genealogy row by row, the snapshots, and each registered read model as a whole
+    (projected afresh into a scratch copy up to where the live one is, fingerprints
+    compared). List any difference; exit 1 if there is one."""
     from lodestone.audit.consistency import check as run_check
     from lodestone.bootstrap.stores import build_genealogy_view, build_ledger
 
@@ -250,14 +256,70 @@ def check(data_dir: DataDir = None) -> None:
         with _bar("folding the event store") as bar:
             task = bar.add_task("events", total=total)
             report = run_check(ledger, view, progress=lambda n: bar.advance(task, n))
+        models = _compare_read_models(settings, ledger)
     console.print(
         f"{report.events:,} events, {report.aggregates:,} aggregates; compared {report.batches_compared:,} genealogy rows and {report.snapshots_compared:,} snapshots"
     )
-    if report.ok:
+    differing = [m for m in models if m[1] == "DIFFERS"]
+    table = _table("read model", "at notification", "projected afresh", "result")
+    for name, result, position, events in models:
+        table.add_row(name, position, events, result)
+    console.print(table)
+    if report.ok and not differing:
         console.print("[green]OK: every read model agrees with the event store.[/]")
         return
-    table = _table("read model", "aggregate", "field", "from the events", "in the read model")
-    for d in report.differences:
-        table.add_row(d.read_model, d.aggregate_id, d.field, d.from_events, d.in_read_model)
-    console.print(table)
+    if report.differences:
+        table = _table("read model", "aggregate", "field", "from the events", "in the read model")
+        for d in report.differences:
+            table.add_row(d.read_model, d.aggregate_id, d.field, d.from_events, d.in_read_model)
+        console.print(table)
+    for name, *_ in differing:
+        console.print(
+            f"[red]{name}: its rows differ from a projection of the event store up to the "
+            f"same notification[/] (`lodestone rebuild --projection {name}` replaces them)"
+        )
     raise typer.Exit(1)
+
+
+def _compare_read_models(settings: Settings, ledger: Ledger) -> list[tuple[str, str, str, str]]:
+    """Each registered read model against a copy projected afresh: (name, result, the
+    notification compared at, events projected)."""
+    from lodestone.bootstrap.stores import open_shadow, open_view, stored_version
+    from lodestone.projections.registry import REGISTRY
+    from lodestone.streaming.compare import compare_with_store
+    from lodestone.streaming.feeds import NotificationLogFeed
+
+    results = []
+    for entry in REGISTRY.select(None):
+        stored = stored_version(settings, entry)
+        if stored is None:
+            results.append((entry.name, "not compared: no rows yet", "-", "-"))
+            continue
+        if stored != entry.version:
+            # Opening the view would set its rows aside for this release's version.
+            results.append(
+                (
+                    entry.name,
+                    f"not compared: holds version {stored}, this release {entry.version}",
+                    "-",
+                    "-",
+                )
+            )
+            continue
+        live = open_view(settings, entry)
+        scratch, _ = open_shadow(settings, entry, purpose="check")
+        with closed_after(live), _bar(f"projecting {entry.name} afresh") as bar:
+            task = bar.add_task("events", total=live.position(NotificationLogFeed.source))
+            compared = compare_with_store(
+                entry.projection(),
+                live,
+                scratch,
+                NotificationLogFeed(ledger.recorder, ledger.mapper),
+                progress=lambda n, task=task: bar.advance(task, n),  # type: ignore[misc]
+            )
+        if not compared.compared:
+            result = "not compared: fed from Kafka (see rebuild --from-kafka)"
+        else:
+            result = "same" if compared.same else "DIFFERS"
+        results.append((entry.name, result, f"{compared.position:,}", f"{compared.events:,}"))
+    return results
