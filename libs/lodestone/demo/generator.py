@@ -328,6 +328,9 @@ PRICE = {
 }
 
 HOUR = timedelta(hours=1)
+#: A surge's lots are all extracted this many hours into their cycle, before beneficiation.
+SURGE_HOURS = 66
+SURGE_MAX_LOTS = 12
 
 
 # --- exact figures ---------------------------------------------------------------------------
@@ -829,10 +832,17 @@ class _Simulation:
         total = _total(reo for _, reo in history)
         target = 6 * total / days * 30  # kg REO
         per_lot = total / len(history)
-        # At least three lots, none more than 20 times the usual mass.
-        lots = max(3, int(-(-target // (20 * per_lot))))
-        factor = max(Decimal(1), target / (lots * per_lot)).quantize(Decimal("0.001"))
-        return [self.extract(source, self.at(cycle, 5 * (after + n)), factor) for n in range(lots)]
+        # At least three lots, none more than 20 times the usual mass. A large demo packs
+        # many cycles into each day, so "six times the usual month" would be months of
+        # mining: there the surge stops at SURGE_MAX_LOTS lots (still a surge to the rule).
+        lots = min(SURGE_MAX_LOTS, max(3, int(-(-target // (20 * per_lot)))))
+        factor = min(Decimal(20), max(Decimal(1), target / (lots * per_lot)))
+        factor = factor.quantize(Decimal("0.001"))
+        # Five hours apart like the mine's other lots, unless that would run past the
+        # beneficiation (a large demo has many cycles a day): then closer together.
+        first = self.at(cycle, 5 * after)
+        gap = min(HOUR * 5, (self.at(cycle, SURGE_HOURS) - first) / lots)
+        return [self.extract(source, first + gap * n, factor) for n in range(lots)]
 
     def beneficiate(self, source: Source, ores: Sequence[Lot], planned: datetime) -> Lot:
         """Ore -> 50-65 % REO concentrate at the mine (flotation, or leaching for clay)."""
