@@ -111,7 +111,10 @@ class Subscription:
 
     def next(self, source: ChangeSource, cursor: int, limit: int) -> tuple[list[Delivery], int]:
         """The deliveries of the next page after ``cursor``, and the new cursor."""
-        page = source.changes(cursor, limit)
+        return self.of_page(source.changes(cursor, limit), cursor)
+
+    def of_page(self, page: Page, cursor: int) -> tuple[list[Delivery], int]:
+        """The deliveries of ``page`` (read after ``cursor``), and the new cursor."""
         return deliveries(page, cursor, lambda c: self.present(c, self.principal), self.filters)
 
 

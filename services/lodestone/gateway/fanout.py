@@ -17,7 +17,8 @@ write path of the GIL, and lagging worker threads hold their pages. Here:
   ``resume`` event carrying the last id it was sent, then its stream ends, and the
   client reconnects with ``Last-Event-ID`` (browsers do by themselves);
 - a subscriber starting behind the reader's head (a reconnect with an older id) reads
-  the log itself, page by page, until it has reached the head, then joins
+  the log itself, page by page, until it has reached the end of the log and the
+  reader's head, then joins
   (:meth:`Fanout.join` only admits a cursor at or past the head, checked under the
   lock the reader advances the head under, so no change is missed or sent twice).
 
@@ -107,6 +108,7 @@ class Inbox:
         self.overflowed = False
         self._items: deque[Batch] = deque()
         self._queued = 0  # changes the queued batches cover
+        self.peak = 0  # the most changes the queue ever covered (at most ``bound``)
         self._lock = threading.Lock()
         self._loop = loop
         self._ready = asyncio.Event()
@@ -131,6 +133,7 @@ class Inbox:
                 if batch.events:
                     self._items.append(batch)
                     self._queued += covered
+                    self.peak = max(self.peak, self._queued)
                 self.cursor = batch.last
             if self._signalled or not (self._items or self.overflowed):
                 return not self.overflowed
@@ -252,7 +255,10 @@ class Fanout:
 
     def join(self, subscription: Subscription, cursor: int) -> Inbox | None:
         """An inbox for a subscriber who has seen up to ``cursor``, or None while the
-        reader is past it (the subscriber reads the log itself, then asks again)."""
+        reader is past it (the subscriber reads the log itself, then asks again). The
+        subscriber has just read to the end of the log: a reader nobody follows starts
+        again from there (from further back it would race through the pages the
+        newcomer's queue cannot hold)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if not self._inboxes:
@@ -328,9 +334,12 @@ class Fanout:
 
 
 def read_alone(
-    subscription: Subscription, source: ChangeSource, cursor: int, page: int
-) -> tuple[list[tuple[Delivery, bytes]], int]:
+    subscription: Subscription, source: ChangeSource, cursor: int, limit: int
+) -> tuple[list[tuple[Delivery, bytes]], int, bool]:
     """One page as a subscriber reading the log itself is sent it (a catch-up to the
-    shared head, or a finite read): each delivery with its event, and the new cursor."""
-    found, new = subscription.next(source, cursor, page)
-    return [(d, encode(d)) for d in found], new
+    shared head, or a finite read): each delivery with its event, the new cursor, and
+    whether that read reached the end of the log."""
+    page = source.changes(cursor, limit)
+    found, new = subscription.of_page(page, cursor)
+    at_end = len(page.changes) < limit and not page.missed(cursor)
+    return [(d, encode(d)) for d in found], new, at_end

@@ -123,26 +123,26 @@ async def subscribe(
 
     async def finite(cursor: int, until: int) -> AsyncIterator[bytes]:
         while cursor < until:
-            sent, cursor = await anyio.to_thread.run_sync(
+            sent, cursor, at_end = await anyio.to_thread.run_sync(
                 read_alone, subscription, source, cursor, settings.stream_page
             )
             for delivery, body in sent:
                 if delivery.id > until and delivery.event != "reset":
                     return
                 yield body
-            if not sent:
+            if at_end:
                 await anyio.sleep(settings.stream_poll_interval)
 
-    async def live(cursor: int) -> AsyncIterator[bytes]:
+    async def live(cursor: int, at_end: bool) -> AsyncIterator[bytes]:
         fanout = await anyio.to_thread.run_sync(runtime.fanout, projection)
-        while (inbox := fanout.join(subscription, cursor)) is None:
-            # Behind the shared reader: catch up reading the log itself.
-            sent, cursor = await anyio.to_thread.run_sync(
+        # Behind the end of the log or the shared reader: catch up reading it alone.
+        while not at_end or (inbox := fanout.join(subscription, cursor)) is None:
+            sent, cursor, at_end = await anyio.to_thread.run_sync(
                 read_alone, subscription, source, cursor, settings.stream_page
             )
             if sent:
                 yield b"".join(body for _, body in sent)
-            else:
+            elif at_end:
                 await anyio.sleep(settings.stream_poll_interval)
         try:
             while True:
@@ -157,7 +157,7 @@ async def subscribe(
 
     async def events() -> AsyncIterator[bytes]:
         cursor = await anyio.to_thread.run_sync(subscription.start, source, start)
-        body = finite(cursor, until) if until is not None else live(cursor)
+        body = finite(cursor, until) if until is not None else live(cursor, start is None)
         async for chunk in body:
             yield chunk
 
