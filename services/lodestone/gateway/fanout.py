@@ -35,7 +35,6 @@ import threading
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from sse_starlette import ServerSentEvent
 
@@ -72,21 +71,23 @@ class Sent:
     body: bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class Batch:
-    """What one page brings the subscribers of one key: its events, encoded once, and
-    the id the page takes them to."""
+    """What one page brings the subscribers of one key: its events, encoded once (and
+    joined in the reader's thread, not on the subscribers' event loop), and the id the
+    page takes them to."""
 
     events: tuple[Sent, ...]
     last: int
+    body: bytes
 
-    @cached_property
-    def body(self) -> bytes:
-        return b"".join(e.body for e in self.events)
+    @classmethod
+    def of(cls, events: tuple[Sent, ...], last: int) -> Batch:
+        return cls(events, last, b"".join(e.body for e in events))
 
     def after(self, cursor: int) -> Batch:
         """The part of this batch a subscriber who has seen up to ``cursor`` lacks."""
-        return Batch(tuple(e for e in self.events if e.id > cursor), max(self.last, cursor))
+        return Batch.of(tuple(e for e in self.events if e.id > cursor), max(self.last, cursor))
 
 
 class Inbox:
@@ -218,7 +219,7 @@ class _PageWork:
             else:
                 body = encode(delivery)
             events.append(Sent(delivery.id, body))
-        found = self.batches[subscription.key] = Batch(tuple(events), last)
+        found = self.batches[subscription.key] = Batch.of(tuple(events), last)
         return found
 
 
