@@ -8,9 +8,10 @@ Processes, all real, all on 127.0.0.1, in a temporary directory removed afterwar
 - the gateway: ``lodestone serve`` (SQLite, embedded projector: event store -> the
   genealogy read model and its change log);
 - the subscribers: one child process (this script with --subscribe) holding every
-  stream on one asyncio loop (httpx), each a connection of its own, as an analyst
-  (redaction applied to each change, per subscriber, as in production); it notes when
-  each change arrives on each stream;
+  stream on one asyncio loop (httpx), each a connection of its own, as an analyst (the
+  gateway's shared reader redacts each change once for all of them); it notes when
+  each change arrives on each stream, and a stream told to `resume` (it fell behind
+  its bounded queue) reconnects with Last-Event-ID, counted;
 - the load: bulk requests (POST /v1/events/bulk, --bulk-size OreExtracted each) paced
   open-loop by a few threads of this process, spread over --operators operators.
 
@@ -62,29 +63,41 @@ def subscribe(base: str, key: str, count: int, out: Path) -> None:
     import httpx
 
     arrivals: list[tuple[int, int, float]] = []
+    resumes: list[int] = []  # a stream reconnecting after a `resume` event (it fell behind)
     stop = asyncio.Event()
 
     async def stream(
         client: httpx.AsyncClient, n: int, ready: asyncio.Event, opened: list[int]
     ) -> None:
-        headers = bearer(key)
-        async with client.stream(
-            "GET", "/v1/streams/genealogy?table=batches", headers=headers
-        ) as response:
-            opened.append(n)
-            if len(opened) == count:
-                ready.set()
-            seq = None
-            async for line in response.aiter_lines():
-                if line.startswith("id:"):
-                    seq = int(line[3:])
-                elif line.startswith("data:"):
-                    now = time.time()
-                    recorded = json.loads(line[5:])["recorded_at"]
-                    lag = now - datetime.fromisoformat(recorded).timestamp()
-                    arrivals.append((n, seq or 0, lag))
-                if stop.is_set():
-                    return
+        seq: int | None = None
+        while not stop.is_set():
+            headers = bearer(key)
+            if seq is not None:  # told to resume (or the stream ended): from the last id
+                headers["Last-Event-ID"] = str(seq)
+                resumes.append(n)
+            async with client.stream(
+                "GET", "/v1/streams/genealogy?table=batches", headers=headers
+            ) as response:
+                if seq is None:
+                    opened.append(n)
+                    if len(opened) == count:
+                        ready.set()
+                event = None
+                async for line in response.aiter_lines():
+                    if line.startswith("id:"):
+                        seq = int(line[3:])
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:") and event != "resume":
+                        now = time.time()
+                        recorded = json.loads(line[5:])["recorded_at"]
+                        lag = now - datetime.fromisoformat(recorded).timestamp()
+                        arrivals.append((n, seq or 0, lag))
+                    elif line == "":
+                        event = None
+                    if stop.is_set():
+                        return
+            seq = seq or 0
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -101,7 +114,7 @@ def subscribe(base: str, key: str, count: int, out: Path) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        out.write_text(json.dumps({"arrivals": arrivals}))
+        out.write_text(json.dumps({"arrivals": arrivals, "resumes": len(resumes)}))
 
     asyncio.run(main())
 
@@ -246,7 +259,8 @@ def main() -> None:
         finally:
             child.send_signal(signal.SIGTERM)
             child.wait(timeout=60)
-        arrivals = json.loads(out.read_text())["arrivals"]
+        result = json.loads(out.read_text())
+        arrivals, resumes = result["arrivals"], result["resumes"]
     per_stream: dict[int, int] = {}
     for n, _, _ in arrivals:
         per_stream[n] = per_stream.get(n, 0) + 1
@@ -261,6 +275,7 @@ def main() -> None:
                 "achieved ev/s",
                 "deliveries",
                 "streams complete",
+                "resumes",
                 "lag p50 s",
                 "lag p99 s",
                 "max s",
@@ -272,6 +287,7 @@ def main() -> None:
                     events / took,
                     len(arrivals),
                     f"{complete}/{args.subscribers}",
+                    resumes,
                     pct(lags, 50),
                     p99,
                     max(lags, default=float("nan")),

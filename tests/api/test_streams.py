@@ -53,11 +53,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[str]:
-    """The gateway served by uvicorn in a thread, on a free loopback port."""
+def running(app: Any) -> Iterator[str]:
+    """The gateway ``app`` served by uvicorn in a thread, on a free loopback port."""
     port = _free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -77,7 +77,18 @@ def running(settings: Settings) -> Iterator[str]:
         thread.join(timeout=15)
 
 
-Serve = Callable[..., World]
+@dataclass
+class Served(World):
+    """A world served by a running gateway, whose runtime a test may look into."""
+
+    app: Any = None
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.state.runtime
+
+
+Serve = Callable[..., Served]
 
 
 #: The database each PostgreSQL test's gateway serves, cloned from the world's template.
@@ -96,7 +107,7 @@ def serve(
     template_dir, keys = world_template
     opened: list[Any] = []
 
-    def start(**overrides: Any) -> World:
+    def start(**overrides: Any) -> Served:
         data_dir = tmp_path / "data"
         if store == "sqlite":
             shutil.copytree(template_dir, data_dir)
@@ -107,12 +118,13 @@ def serve(
             url = with_database(server, STREAMS_DB)
             base = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, postgres_url=url)
         settings = base.model_copy(update={"stream_poll_interval": 0.05, **overrides})
-        context = running(settings)
+        app = create_app(settings)
+        context = running(app)
         url = context.__enter__()
         opened.append(context)
         client = httpx.Client(base_url=url, timeout=30)
         opened.append(client)
-        return World(client, dict(keys))  # type: ignore[arg-type]
+        return Served(client, dict(keys), app)  # type: ignore[arg-type]
 
     yield start
     for thing in reversed(opened):

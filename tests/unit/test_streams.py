@@ -238,3 +238,44 @@ def test_auditors_and_admins_also_get_raw_rows(monkeypatch: pytest.MonkeyPatch, 
     subscription = streams.subscribe("genealogy", Principal("x", role), [("reference", "A/B")])
 
     assert subscription.filters == {"reference": frozenset({"A/B"})}
+
+
+AUDIENCES = [
+    [REGULATOR, Principal("au", Role.AUDITOR), Principal("ad", Role.ADMIN)],
+    [OPERATOR, Principal("o2", Role.OPERATOR, MINE_CO)],
+    [Principal("o3", Role.OPERATOR, uuid4())],
+    [ANALYST, Principal("a2", Role.ANALYST)],
+]
+
+
+def test_callers_of_one_audience_are_shown_every_change_alike() -> None:
+    log = Log()
+    log.add("batches", batch(MINE_CO))
+    log.add("batches", batch())
+    log.add("names", name("actor", "MINECO", "Bayan Mining Co", MINE_CO))
+    log.add("names", name("licence", "MQ-1", "mining_quota"))
+
+    shown = []
+    for group in AUDIENCES:
+        subscriptions = [streams.subscribe("genealogy", p, []) for p in group]
+        assert len({s.audience for s in subscriptions}) == 1
+        found = [everything(s, log) for s in subscriptions]
+        assert all(f == found[0] for f in found)
+        shown.append(found[0])
+
+    audiences = {streams.subscribe("genealogy", group[0], []).audience for group in AUDIENCES}
+    assert len(audiences) == len(AUDIENCES)
+    overseers, own, unrelated, analysts = shown
+    assert overseers != analysts and own != analysts and own != overseers
+    assert unrelated == analysts  # a company party to nothing here sees what analysts see
+
+
+def test_subscriptions_share_a_key_only_with_the_same_audience_and_filters() -> None:
+    def key(principal: Principal, query: list[tuple[str, str]]) -> object:
+        return streams.subscribe("genealogy", principal, query).key
+
+    assert key(ANALYST, [("element", "Dy")]) == key(
+        Principal("a2", Role.ANALYST), [("element", "Dy")]
+    )
+    assert key(ANALYST, [("element", "Dy")]) != key(ANALYST, [("element", "Tb")])
+    assert key(ANALYST, []) != key(OPERATOR, [])

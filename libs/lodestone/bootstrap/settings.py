@@ -93,7 +93,17 @@ class Settings(BaseSettings):
         0.25, gt=0, description="Seconds between a stream's reads of the change log when idle"
     )
     stream_page: int = Field(
-        500, ge=1, le=10_000, description="Changes a stream reads at a time (its whole buffer)"
+        500,
+        ge=1,
+        le=10_000,
+        description="Changes a read model's shared stream reader (or a stream catching up "
+        "to it) reads at a time",
+    )
+    stream_queue: int = Field(
+        5_000,
+        ge=1,
+        description="Changes a live stream may fall behind its read model's shared reader "
+        "(its queue's bound, at least a page) before it is sent `resume` and ended",
     )
     stream_ping: float = Field(
         15.0, gt=0, description="Seconds between heartbeats on an idle stream"

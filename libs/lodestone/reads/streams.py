@@ -12,11 +12,16 @@ Resuming: a subscription goes on after the sequence number its caller last saw
 retention, or the model was reset or rebuilt since), the caller is told to re-read the
 model (a ``reset`` delivery) instead of silently missing them, and goes on from there.
 Memory: each read is one page of the log; nothing is kept between reads but the cursor.
+
+Audiences: what a presenter shows depends on the caller only through its audience
+(``Presenter.audience``: by default whether it sees every company's commercial details,
+else its role and company), so a stream's shared reader redacts each change once per
+audience, not once per subscriber (``lodestone.gateway.fanout``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -37,13 +42,26 @@ RESERVED = frozenset({"after", "until"})
 TABLE = "table"
 
 
+def commercial_audience(principal: Principal) -> Hashable:
+    """The redaction class of a caller for presenters that decide by
+    ``Principal.sees_commercial`` and ``principal.actor``: everyone who sees every
+    company's commercial details is one audience; any other caller is one with every
+    caller of its role and company."""
+    if principal.role in SEES_ALL_COMMERCIAL:
+        return ("sees-all-commercial",)
+    return (principal.role.value, principal.actor)
+
+
 @dataclass(frozen=True)
 class Presenter:
     """What a caller may see of a projection's changes, and the fields of what it shows
-    that a stream can be filtered on."""
+    that a stream can be filtered on. ``audience`` must be such that ``present(change,
+    p) == present(change, q)`` whenever ``audience(p) == audience(q)``: callers of one
+    audience share one redaction of each change."""
 
     present: Present
     filters: frozenset[str]
+    audience: Callable[[Principal], Hashable] = commercial_audience
 
 
 class ChangeSource(Protocol):
@@ -76,6 +94,13 @@ class Subscription:
     principal: Principal
     present: Present
     filters: Mapping[str, frozenset[str]]
+    audience: Hashable = None  # the caller's redaction class (see ``Presenter``)
+
+    @property
+    def key(self) -> Hashable:
+        """Subscriptions of one key are sent the same events: the same audience, the
+        same filters."""
+        return (self.audience, frozenset(self.filters.items()))
 
     def start(self, source: ChangeSource, after: int | None) -> int:
         """The cursor to go on from: ``after`` (the last id the caller saw), or the log's
@@ -86,27 +111,42 @@ class Subscription:
 
     def next(self, source: ChangeSource, cursor: int, limit: int) -> tuple[list[Delivery], int]:
         """The deliveries of the next page after ``cursor``, and the new cursor."""
-        page = source.changes(cursor, limit)
-        if page.missed(cursor):
-            if cursor > page.last:
-                return [_reset(page.last, "this id is not of this log (made anew)")], page.last
-            return [_reset(page.floor, "changes after this id are no longer kept")], page.floor
-        deliveries: list[Delivery] = []
-        for change in page.changes:
-            if change.is_reset:
-                deliveries.append(_reset(change.seq, "the model was rebuilt or reset"))
-                continue
-            shown = self.present(change, self.principal)
-            if shown is None or not _matches(change.table, shown, self.filters):
-                continue
-            data = {"key": change.key, "row": shown, "recorded_at": change.recorded_at}
-            deliveries.append(Delivery(change.seq, change.table, data))
-        if not page.changes:
-            return deliveries, cursor
-        last = page.changes[-1].seq
-        if not deliveries or deliveries[-1].id != last:
-            deliveries.append(Delivery(last, None, None))  # the id moves past the skipped
-        return deliveries, last
+        return self.of_page(source.changes(cursor, limit), cursor)
+
+    def of_page(self, page: Page, cursor: int) -> tuple[list[Delivery], int]:
+        """The deliveries of ``page`` (read after ``cursor``), and the new cursor."""
+        return deliveries(page, cursor, lambda c: self.present(c, self.principal), self.filters)
+
+
+def deliveries(
+    page: Page,
+    cursor: int,
+    show: Callable[[Change], Shown | None],
+    filters: Mapping[str, frozenset[str]],
+) -> tuple[list[Delivery], int]:
+    """What a reader who has seen up to ``cursor`` is sent of ``page`` (read after
+    ``cursor``), each change shown by ``show`` and kept if it passes ``filters``, and the
+    reader's new cursor."""
+    if page.missed(cursor):
+        if cursor > page.last:
+            return [_reset(page.last, "this id is not of this log (made anew)")], page.last
+        return [_reset(page.floor, "changes after this id are no longer kept")], page.floor
+    found: list[Delivery] = []
+    for change in page.changes:
+        if change.is_reset:
+            found.append(_reset(change.seq, "the model was rebuilt or reset"))
+            continue
+        shown = show(change)
+        if shown is None or not _matches(change.table, shown, filters):
+            continue
+        data = {"key": change.key, "row": shown, "recorded_at": change.recorded_at}
+        found.append(Delivery(change.seq, change.table, data))
+    if not page.changes:
+        return found, cursor
+    last = page.changes[-1].seq
+    if not found or found[-1].id != last:
+        found.append(Delivery(last, None, None))  # the id moves past the skipped
+    return found, last
 
 
 def subscribe(
@@ -141,6 +181,7 @@ def subscribe(
         principal,
         presenter.present,
         {name: frozenset(values) for name, values in filters.items()},
+        presenter.audience(principal),
     )
 
 

@@ -60,6 +60,25 @@ def serve(
 
 
 @app.command()
+def streams(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve only the live streams (GET /v1/streams/...) from the gateway's settings, in a
+    process of their own: the gateway keeps ingesting and projecting, this process
+    delivers (give it its own --port or LODESTONE_PORT)."""
+    import uvicorn
+
+    from lodestone.gateway.streams_app import create_streams_app
+
+    settings = _settings(data_dir, host=host, port=port)
+    uvicorn.run(
+        create_streams_app(settings), host=settings.host, port=settings.port, log_level="info"
+    )
+
+
+@app.command()
 def demo(
     data_dir: DataDir = None,
     seed: Annotated[int, typer.Option(help="Same seed, same chain")] = 7,

@@ -25,6 +25,7 @@ from lodestone.bootstrap.stores import (
     stored_version,
 )
 from lodestone.gateway.auth import Throttle
+from lodestone.gateway.fanout import Fanout
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
@@ -90,6 +91,8 @@ class Runtime:
         # The views streams read change logs from, opened once each on first use.
         self._change_sources: dict[str, TableView[Any]] = {}
         self._change_sources_lock = threading.Lock()
+        # The shared reader of each read model's live streams, started on first use.
+        self._fanouts: dict[str, Fanout] = {}
 
     def _upgrade_beside(self) -> None:
         """Read models of an older version are rebuilt at this release's version beside
@@ -199,6 +202,23 @@ class Runtime:
                 found = self._change_sources[name] = opened
             return found
 
+    def fanout(self, name: str) -> Fanout:
+        """The shared reader fanning projection ``name``'s change log out to its live
+        streams in this process (see ``gateway.fanout``)."""
+        source = self.change_source(name)
+        with self._change_sources_lock:
+            found = self._fanouts.get(name)
+            if found is None:
+                settings = self.settings
+                found = self._fanouts[name] = Fanout(
+                    name,
+                    source,
+                    page=settings.stream_page,
+                    poll=settings.stream_poll_interval,
+                    bound=settings.stream_queue,
+                )
+            return found
+
     def fresh_view(self) -> GenealogyView:
         """The genealogy's view, caught up (see :meth:`fresh`)."""
         return cast(GenealogyView, self.fresh("genealogy"))
@@ -217,6 +237,8 @@ class Runtime:
             kafka.close()
         for view in self.views.values():
             view.close()
+        for fanout in self._fanouts.values():
+            fanout.close()
         for source in self._change_sources.values():
             source.close()
         self.refusals.close()

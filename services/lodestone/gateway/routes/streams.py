@@ -1,25 +1,28 @@
 """Live subscriptions: Server-Sent Events of each read model's changes (sse-starlette).
 
-Each stream reads its projection's change log itself, one page at a time, in a worker
-thread, and sends what it read before reading more: a slow subscriber only slows its
-own stream (the send waits for its socket), a vanished one is dropped after
-``SEND_TIMEOUT`` seconds of a send not going through, and neither holds more than one
-page nor touches the projector, which only ever appends to the log."""
+A live stream is served by its read model's shared reader (``gateway.fanout``): one
+thread per read model reads each page of the change log once and queues it, redacted
+once per audience, to every live stream of that model. A stream that starts behind the
+reader (a reconnect with an older ``Last-Event-ID``) first reads the log itself, page by
+page, then joins. A stream whose bounded queue would overflow is sent a ``resume`` event
+and ends (the client reconnects with the last id it saw and misses nothing); a vanished
+one is dropped after ``SEND_TIMEOUT`` seconds of a send not going through. None of them
+touches the projector, which only ever appends to the log. A finite stream (``until``)
+reads the log itself throughout."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Header, Path, Query, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from lodestone.gateway.deps import PrincipalDep, RuntimeDep
+from lodestone.gateway.fanout import read_alone, resume_notice
 from lodestone.gateway.problems import READ_ERRORS
 from lodestone.reads import streams
-from lodestone.reads.streams import Delivery
 
 #: Seconds a send may wait for a subscriber's socket before the stream is dropped (the
 #: subscriber reconnects with the last id it saw and misses nothing).
@@ -39,13 +42,15 @@ _EVENT_SCHEMA: dict[str, Any] = {
         "id": {"type": "integer", "description": "The change's sequence number"},
         "event": {
             "type": "string",
-            "description": "The table the row is of, or `reset`: re-read the model, then "
-            "resume from this id. An event with an id and no data only moves the id on.",
+            "description": "The table the row is of; `reset`: re-read the model, then "
+            "resume from this id; `resume` (the stream then ends): this subscriber fell "
+            "too far behind, reconnect with `Last-Event-ID` set to this id. An event with "
+            "an id and no data only moves the id on.",
         },
         "data": {
             "type": "object",
             "description": "JSON: `key` (the row key), `row` (the row as the caller may "
-            "see it), `recorded_at`; for `reset`, `reason` and `action`",
+            "see it), `recorded_at`; for `reset` and `resume`, `reason` and `action`",
             "properties": {
                 "key": {"type": "string"},
                 "row": {"type": "object"},
@@ -106,6 +111,9 @@ async def subscribe(
     receive every change after it and none twice. If the changes after that id are no
     longer kept (`LODESTONE_CHANGE_RETENTION`), or the model was rebuilt since, the
     stream first sends a `reset` event: re-read the model, then go on from its id.
+    A subscriber that falls more than `LODESTONE_STREAM_QUEUE` changes behind (it does
+    not read what it is sent) is not waited for: it is sent a `resume` event with the
+    last id it was sent and the stream ends; reconnecting with that id misses nothing.
     Heartbeats (comment lines) are sent every `LODESTONE_STREAM_PING` seconds. With
     `until`, the stream ends once it has gone past that id."""
     subscription = streams.subscribe(projection, principal, request.query_params.multi_items())
@@ -113,24 +121,44 @@ async def subscribe(
     settings = runtime.settings
     start = last_event_id if last_event_id is not None else after
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        cursor = await anyio.to_thread.run_sync(subscription.start, source, start)
-        while until is None or cursor < until:
-            deliveries, cursor = await anyio.to_thread.run_sync(
-                subscription.next, source, cursor, settings.stream_page
+    async def finite(cursor: int, until: int) -> AsyncIterator[bytes]:
+        while cursor < until:
+            sent, cursor, at_end = await anyio.to_thread.run_sync(
+                read_alone, subscription, source, cursor, settings.stream_page
             )
-            for delivery in deliveries:
-                if until is not None and delivery.id > until and delivery.event != "reset":
+            for delivery, body in sent:
+                if delivery.id > until and delivery.event != "reset":
                     return
-                yield _event(delivery)
-            if not deliveries:
+                yield body
+            if at_end:
                 await anyio.sleep(settings.stream_poll_interval)
 
+    async def live(cursor: int, at_end: bool) -> AsyncIterator[bytes]:
+        fanout = await anyio.to_thread.run_sync(runtime.fanout, projection)
+        # Behind the end of the log or the shared reader: catch up reading it alone.
+        while not at_end or (inbox := fanout.join(subscription, cursor)) is None:
+            sent, cursor, at_end = await anyio.to_thread.run_sync(
+                read_alone, subscription, source, cursor, settings.stream_page
+            )
+            if sent:
+                yield b"".join(body for _, body in sent)
+            elif at_end:
+                await anyio.sleep(settings.stream_poll_interval)
+        try:
+            while True:
+                batches, behind = await inbox.take()
+                for batch in batches:
+                    yield batch.body
+                if behind:
+                    yield resume_notice(inbox.delivered, inbox.bound)
+                    return
+        finally:
+            fanout.leave(inbox)
+
+    async def events() -> AsyncIterator[bytes]:
+        cursor = await anyio.to_thread.run_sync(subscription.start, source, start)
+        body = finite(cursor, until) if until is not None else live(cursor, start is None)
+        async for chunk in body:
+            yield chunk
+
     return EventStream(events(), ping=settings.stream_ping, send_timeout=SEND_TIMEOUT)
-
-
-def _event(delivery: Delivery) -> ServerSentEvent:
-    data = None
-    if delivery.data is not None:
-        data = json.dumps(delivery.data, separators=(",", ":"), ensure_ascii=False)
-    return ServerSentEvent(data=data, event=delivery.event, id=str(delivery.id))
