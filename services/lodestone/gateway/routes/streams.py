@@ -16,6 +16,7 @@ import anyio
 from fastapi import APIRouter, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from lodestone.gateway import metrics
 from lodestone.gateway.deps import PrincipalDep, RuntimeDep
 from lodestone.gateway.problems import READ_ERRORS
 from lodestone.reads import streams
@@ -126,7 +127,11 @@ async def subscribe(
             if not deliveries:
                 await anyio.sleep(settings.stream_poll_interval)
 
-    return EventStream(events(), ping=settings.stream_ping, send_timeout=SEND_TIMEOUT)
+    return EventStream(
+        metrics.subscribed(projection, events()),
+        ping=settings.stream_ping,
+        send_timeout=SEND_TIMEOUT,
+    )
 
 
 def _event(delivery: Delivery) -> ServerSentEvent:
