@@ -946,3 +946,58 @@ def step_medians(runs: Sequence[dict[str, float]], warmup: int) -> dict[str, flo
     measured = runs[warmup:]
     labels = dict.fromkeys(k for r in measured for k in r)
     return {k: statistics.median(r.get(k, 0.0) for r in measured) * 1000 for k in labels}
+
+
+# ---- goal lines, collected by bench/summary.py ---------------------------------------
+
+#: A goal line starts with this, then one JSON object: bench/summary.py reads them from
+#: each benchmark's output; a person reads the tables printed beside them.
+GOAL_PREFIX = "GOAL\t"
+
+
+def goal(
+    key: str,
+    figure: str,
+    measured: float | None,
+    unit: str,
+    *,
+    at_least: float | None = None,
+    under: float | None = None,
+    condition: bool = True,
+    note: str = "",
+) -> bool:
+    """Print one machine-readable goal line and answer whether the goal was met.
+
+    ``key`` names the goal for bench/summary.py (``script.figure``, stable across edits
+    of the wording); ``at_least`` or ``under`` is the goal in ``unit``; ``condition``
+    is what else must hold (the asked rate sustained, the fingerprint equal); ``note``
+    says why it is not met when that is not the figure (e.g. the rate not reached).
+    A figure that was not measured (None or NaN) is never met."""
+    assert (at_least is None) != (under is None), "one of at_least / under"
+    value = None if measured is None or math.isnan(measured) else float(measured)
+    if at_least is not None:
+        wanted = f">= {_goal_number(at_least)} {unit}"
+        met = value is not None and value >= at_least
+    else:
+        assert under is not None
+        wanted = f"< {_goal_number(under)} {unit}"
+        met = value is not None and value < under
+    met = met and condition
+    line = {
+        "key": key,
+        "figure": figure,
+        "measured": value,
+        "unit": unit,
+        "goal": wanted,
+        "met": met,
+        "note": note,
+        "load": load(),
+    }
+    print(GOAL_PREFIX + json.dumps(line), flush=True)
+    return met
+
+
+def _goal_number(x: float) -> str:
+    if x == int(x):
+        return f"{int(x):,}"
+    return f"{x:,.3g}"

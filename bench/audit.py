@@ -663,6 +663,17 @@ def part_history(args: argparse.Namespace) -> list[str]:
             for q in queries
         },
     )
+    from _common import goal  # the goal lines bench/summary.py collects
+
+    for q in queries:
+        if q.name != "history?lineage=upstream":  # the lineage has no goal of its own
+            goal(
+                f"audit.{q.name.split('=')[0]}",
+                f"{q.name} p95, {meta['target_events']:,} events, {meta['ancestors']:,} ancestors",
+                pct(q.latencies, 95) * 1000,
+                "ms",
+                under=HISTORY_GOAL_MS,
+            )
     return lines
 
 
@@ -1021,6 +1032,9 @@ def part_verify(args: argparse.Namespace) -> list[str]:
             ],
         )
     )
+    from _common import goal  # the goal lines bench/summary.py collects
+
+    goal("audit.verify", f"verify, {store.events:,} events", rate, "events/s", at_least=VERIFY_GOAL)
     return lines
 
 

@@ -721,6 +721,22 @@ def main() -> None:
         )
     )
     print(f"\ntotal time {total.elapsed():.0f} s; {load()}")
+    from _common import goal  # the goal lines bench/summary.py collects
+
+    goal(
+        "ingest.single",
+        f"single-event requests, {args.clients} clients, own quotas",
+        own.rate,
+        "events/s",
+        at_least=1000,
+    )
+    goal(
+        "ingest.bulk",
+        f"bulk endpoint, {args.bulk_size:,} events per request",
+        bulk.rate,
+        "events/s",
+        at_least=10000,
+    )
 
 
 if __name__ == "__main__":

@@ -303,6 +303,30 @@ def main() -> None:
             [[memory[0], max(memory), memory[-1]]],
         )
     )
+    from _common import goal  # the goal lines bench/summary.py collects
+
+    sustained = events / took >= 0.95 * args.rate
+    load_text = f"{args.subscribers} subscribers, {args.rate:,.0f} events/s asked"
+    goal(
+        "streams.lag",
+        f"SSE delivery lag p99, {load_text}",
+        p99,
+        "s",
+        under=GOAL_P99_S,
+        condition=sustained and complete == args.subscribers,
+        note="; ".join(
+            ([] if sustained else [f"ingest not sustained: {events / took:,.0f} events/s"])
+            + ([] if complete == args.subscribers else [f"{complete} streams complete"])
+        ),
+    )
+    # "Memory staying flat": the end of the load within 20 % of its start.
+    goal(
+        "streams.memory",
+        f"gateway memory growth over the load, {load_text}",
+        (memory[-1] / memory[0] - 1) * 100,
+        "%",
+        under=20,
+    )
 
 
 if __name__ == "__main__":

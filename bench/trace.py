@@ -603,6 +603,17 @@ def main() -> None:
         )
     )
     print(f"\ntotal time {total.elapsed():.0f} s; {load()}")
+    from _common import goal  # the goal lines bench/summary.py collects
+
+    store = f"{counts.get('stored events', 0):,}-event store"
+    for q in queries:  # issue 10: upstream and provenance p95 < 20 ms (on 1M events)
+        goal(
+            f"trace.{q.name}",
+            f"{q.name} p95, {ORE_LOT if q.name == 'downstream' else TARGET} ({store})",
+            pct(q.latencies, 95) * 1000,
+            "ms",
+            under=50 if q.name == "downstream" else 20,
+        )
 
 
 if __name__ == "__main__":

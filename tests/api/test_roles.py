@@ -110,6 +110,8 @@ class Rule:
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     # public
     ("GET", "/health"): Rule(EVERYONE, public=True),
+    # the ledger's activity: the admin (or the metrics token, tests/api/test_metrics.py)
+    ("GET", "/metrics"): Rule(frozenset({"admin"})),
     ("GET", "/openapi.json"): Rule(EVERYONE, public=True),
     ("GET", "/docs"): Rule(EVERYONE, public=True),
     ("GET", "/docs/oauth2-redirect"): Rule(EVERYONE, public=True),

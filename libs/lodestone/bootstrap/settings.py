@@ -121,6 +121,29 @@ class Settings(BaseSettings):
         1000, ge=1, description="Changes sent to a change topic per acknowledged batch"
     )
 
+    metrics_public: bool = Field(
+        False,
+        description="Serve the gateway's /metrics to anyone (false: only to the admin key, "
+        "an admin's key, or the metrics token)",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token that may read the gateway's /metrics and nothing else "
+        "(for a Prometheus server; compared by hash)",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the relay's and projectors' metrics servers bind"
+    )
+    relay_metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of the relay process's /metrics (unset: none)"
+    )
+    projector_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of a projector process's /metrics (unset: none; one per process)",
+    )
+
     @property
     def event_store_path(self) -> Path:
         return self.data_dir / "events.sqlite"

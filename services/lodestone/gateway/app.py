@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from lodestone.bootstrap.settings import Settings
-from lodestone.gateway import problems
+from lodestone.gateway import metrics, problems
 from lodestone.gateway.limits import BodyLimit
 from lodestone.gateway.routes import (
     anomalies,
@@ -74,7 +74,10 @@ def create_app(settings: Settings) -> FastAPI:
     # Refused before the body is read whole: 413 problem+json naming the limit.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     problems.install(app)
+    # Outermost but for Starlette's error handler: every answer's latency, refusals too.
+    app.add_middleware(metrics.RequestMetrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)  # /metrics: who may read it is a setting
     app.include_router(registry.router)
     app.include_router(events.router)
     app.include_router(batches.router)

@@ -29,7 +29,7 @@ from lodestone.gateway.fanout import Fanout
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
-from lodestone.ledger.stores import CheckpointStore, EventRows
+from lodestone.ledger.stores import CheckpointStore, EventRows, PositionStore
 from lodestone.projections.anomalies import AnomaliesView, Thresholds
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
@@ -82,6 +82,7 @@ class Runtime:
         # History, bundles, verify, the relay and the checkpoints, on one connection.
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
+        self.positions: PositionStore = self._tables.positions  # the embedded relay's
         self.checkpoints: CheckpointStore = self._tables.checkpoints
         self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
         self.throttle = Throttle(settings.wrong_keys_per_minute)

@@ -17,7 +17,7 @@ from starlette.datastructures import State
 
 from lodestone.domain.access import Principal
 from lodestone.domain.refusals import Refusal
-from lodestone.gateway import refused
+from lodestone.gateway import metrics, refused
 from lodestone.gateway.deps import IdempotencyKey, RuntimeDep, roles
 from lodestone.gateway.runtime import Runtime
 from lodestone.ledger.application import Outcome
@@ -55,7 +55,7 @@ class Write:
         bulk: bool = False,
     ) -> Outcome:
         try:
-            return self.runtime.ledger.execute(
+            outcome = self.runtime.ledger.execute(
                 principal,
                 commands,
                 idempotency_key=self.idempotency_key,
@@ -65,6 +65,8 @@ class Write:
         except Refusal as refusal:
             refused.note(self.state, commands, refusal)
             raise
+        metrics.recorded(outcome)
+        return outcome
 
     def submit(
         self,

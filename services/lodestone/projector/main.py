@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lodestone import metrics
 from lodestone.bootstrap.settings import Settings
 from lodestone.bootstrap.stores import open_shadow, open_view
 from lodestone.projections.base import View
@@ -25,6 +26,7 @@ from lodestone.projections.tables import TableView
 from lodestone.streaming import change_topics, codec
 from lodestone.streaming import rebuild as streaming_rebuild
 from lodestone.streaming.kafka_feed import KafkaFeed, source_name
+from lodestone.streaming.metrics import KafkaProjectionCollector, serve
 from lodestone.streaming.projector import Projector
 from lodestone.streaming.rebuild import Rebuilt
 
@@ -91,6 +93,7 @@ def run(
     # Publishers stop with the lanes, whatever ends them, before their views close.
     publishing = threading.Event()
     publishers: list[threading.Thread] = []
+    closing: list[Callable[[], None]] = []
     try:
         for entry in REGISTRY.select(projections):
             group = consumer_group(settings, entry)
@@ -102,6 +105,15 @@ def run(
                 settings.kafka_bootstrap_servers,
                 group,
             )
+        # LODESTONE_PROJECTOR_METRICS_PORT: each read model's lag per partition, read
+        # when scraped, and the events this process applied.
+        lag = KafkaProjectionCollector(
+            settings.kafka_bootstrap_servers,
+            settings.kafka_topic,
+            {lane.name: lane.view for lane in lanes},
+        )
+        closing.append(lag.close)
+        closing.append(serve(settings.projector_metrics_port, settings.metrics_host, [lag]))
         if settings.publish_changes:
             for lane in lanes:
                 if isinstance(lane.view, TableView):
@@ -119,8 +131,11 @@ def run(
                     stop.wait(1.0)
                     continue
                 if applied:
+                    metrics.applied(lane.name, applied)
                     lane.feed.committed(lane.view.position)
     finally:
+        for close in reversed(closing):
+            close()  # the metrics server first: it reads the views closed below
         publishing.set()
         for thread in publishers:
             thread.join(timeout=35)

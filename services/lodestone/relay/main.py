@@ -8,20 +8,23 @@ import signal
 import threading
 from typing import Any
 
+from prometheus_client.registry import Collector
+
 from lodestone.audit.checkpointer import Checkpointer
 from lodestone.bootstrap.settings import Settings
 from lodestone.bootstrap.stores import build_ledger, build_ledger_tables
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
+from lodestone.streaming.metrics import RelayCollector, StoreCollector, serve
 from lodestone.streaming.relay import Relay
 
 log = logging.getLogger("lodestone.relay")
 
 
-def build(settings: Settings) -> tuple[Relay, CheckpointLoop, list[Any]]:
+def build(settings: Settings) -> tuple[Relay, CheckpointLoop, list[Any], list[Collector]]:
     """The relay, the checkpoint loop (the relay service also checkpoints and publishes
-    the checkpoints) and what to close after them."""
+    the checkpoints), what to close after them, and what its metrics read."""
     bootstrap = settings.kafka_bootstrap_servers
     if not bootstrap:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nowhere to relay to")
@@ -39,12 +42,18 @@ def build(settings: Settings) -> tuple[Relay, CheckpointLoop, list[Any]]:
         tables.checkpoints, kafka, tables.positions, topic=settings.checkpoint_topic
     )
     loop = CheckpointLoop(Checkpointer(ledger.recorder, tables.checkpoints), lambda: publisher)
-    return relay, loop, [kafka, tables, ledger]
+    collectors: list[Collector] = [
+        StoreCollector(ledger.recorder),
+        RelayCollector(ledger.recorder, tables.positions, relay.name),
+    ]
+    return relay, loop, [kafka, tables, ledger], collectors
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
-    relay, loop, resources = build(settings)
+    relay, loop, resources, collectors = build(settings)
     log.info("relaying from position %s to %s", relay.position, settings.kafka_bootstrap_servers)
+    # LODESTONE_RELAY_METRICS_PORT: position and lag behind the store, read when scraped.
+    stop_metrics = serve(settings.relay_metrics_port, settings.metrics_host, collectors)
     thread = threading.Thread(
         target=loop.run, args=(stop, settings.checkpoint_interval), daemon=True
     )
@@ -53,6 +62,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
         relay.run(stop)
     finally:
         thread.join(timeout=10)
+        stop_metrics()
         for resource in resources:
             resource.close()
 

@@ -19,6 +19,7 @@ import anyio
 from fastapi import APIRouter, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
+from lodestone.gateway import metrics
 from lodestone.gateway.deps import PrincipalDep, RuntimeDep
 from lodestone.gateway.fanout import read_alone, resume_notice
 from lodestone.gateway.problems import READ_ERRORS
@@ -161,4 +162,8 @@ async def subscribe(
         async for chunk in body:
             yield chunk
 
-    return EventStream(events(), ping=settings.stream_ping, send_timeout=SEND_TIMEOUT)
+    return EventStream(
+        metrics.subscribed(projection, events()),
+        ping=settings.stream_ping,
+        send_timeout=SEND_TIMEOUT,
+    )
