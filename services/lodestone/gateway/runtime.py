@@ -28,6 +28,7 @@ from lodestone.gateway.auth import Throttle
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.ledger import Ledger
+from lodestone.ledger.group import GroupWriter
 from lodestone.ledger.stores import CheckpointStore, EventRows
 from lodestone.projections.anomalies import AnomaliesView, Thresholds
 from lodestone.projections.base import View
@@ -50,6 +51,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger: Ledger = build_ledger(settings)
+        # Every write request of this process goes through one writer thread, which
+        # commits whatever queued while its last commit ran in one transaction.
+        self.writer = GroupWriter(self.ledger)
         if settings.embedded_projector:
             self._upgrade_beside()
         # Every registered read model: its view, and on the embedded default its own
@@ -108,6 +112,7 @@ class Runtime:
             )
 
     def start(self) -> None:
+        self.writer.start()
         for name, projector in self.projectors.items():
             self._spawn(f"{name}-projector", projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
@@ -210,6 +215,7 @@ class Runtime:
         return self.anomalies_view
 
     def stop(self) -> None:
+        self.writer.stop()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
