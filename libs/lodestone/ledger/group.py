@@ -84,8 +84,10 @@ class GroupWriter:
         self._cache: dict[UUID, Aggregate] = {}
         self._seen = ledger.recorder.max_notification_id() or 0
         self._own: set[int] = set()  # positions this writer stored above ``_seen``
-        #: How many requests each commit carried, for the metrics and the tests.
+        #: How many requests each commit carried, and how many groups lost their commit
+        #: to another writer and ran again request by request: for metrics and tests.
         self.group_sizes: list[int] = []
+        self.retried = 0
 
     # --- the requests' side -----------------------------------------------------------
 
@@ -245,6 +247,7 @@ class GroupWriter:
                 job.answer.set_result(Outcome(answer, position=position))
 
     def _alone(self, jobs: Sequence[Job]) -> None:
+        self.retried += 1
         for job in jobs:
             try:
                 outcome = self.ledger.execute(

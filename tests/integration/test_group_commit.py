@@ -1,0 +1,269 @@
+"""Group commit (``lodestone.ledger.group``) on SQLite and PostgreSQL: requests validated
+one after another on in-memory state, saved together, each answered after the commit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from lodestone.audit.verify import verify
+from lodestone.domain import ids
+from lodestone.domain.access import Principal, Role
+from lodestone.domain.refusals import Conflict, InvalidInput, NotFound
+from lodestone.ledger import Ledger
+from lodestone.ledger.application import Outcome
+from lodestone.ledger.group import GroupWriter, Job
+from lodestone.ledger.idempotency import IdempotencyRecord
+from tests.fixtures.backends import Backend
+from tests.integration.conftest import open_audit_stores
+from tests.unit.builders import NOW, ORE_REO_PER_1000_KG, World, extraction, register_chain_world
+
+ADMIN = Principal("admin", Role.ADMIN)
+
+
+@pytest.fixture
+def ledger(backend: Backend) -> Ledger:
+    return backend.ledger(clock=lambda: NOW)
+
+
+@pytest.fixture
+def world(ledger: Ledger) -> World:
+    return register_chain_world(ledger, ADMIN)
+
+
+@pytest.fixture
+def writer(ledger: Ledger, world: World) -> Iterator[GroupWriter]:
+    """A writer whose groups a test makes itself (``write_group``): not started."""
+    yield GroupWriter(ledger)
+
+
+@pytest.fixture
+def running(ledger: Ledger, world: World) -> Iterator[GroupWriter]:
+    """A writer thread, as the gateway runs it."""
+    writer = GroupWriter(ledger)
+    writer.start()
+    yield writer
+    writer.stop()
+
+
+def answers(jobs: Sequence[Job]) -> list[Outcome | BaseException]:
+    out: list[Outcome | BaseException] = []
+    for job in jobs:
+        error = job.answer.exception(timeout=0)
+        out.append(error if error is not None else job.answer.result(timeout=0))
+    return out
+
+
+def drawn(ledger: Ledger) -> Decimal:
+    return ledger.licence_by_number("MQ-1").drawn_kg
+
+
+def lots(ledger: Ledger, after: int) -> list[str]:
+    """The lots of the batches created after position ``after``, in store order."""
+    found = ledger.recorder.select_notifications(start=after + 1, limit=10_000)
+    return [
+        ledger.repository.get(n.originator_id).lot_code
+        for n in found
+        if n.topic.endswith("OreExtracted")
+    ]
+
+
+def verified(backend: Backend) -> Any:
+    rows, checkpoints = open_audit_stores(backend)
+    try:
+        return verify(_recorder(backend), checkpoints, rows=rows)
+    finally:
+        rows.close()
+        checkpoints.close()
+
+
+def _recorder(backend: Backend) -> Any:
+    return backend.ledger(clock=lambda: NOW).recorder
+
+
+def test_racing_writers_under_group_commit_store_every_event_with_chains_verified(
+    backend: Backend, ledger: Ledger, world: World, running: GroupWriter
+) -> None:
+    before_drawn, clients, each = drawn(ledger), 8, 15
+    failures: list[BaseException] = []
+
+    def client(n: int) -> None:
+        try:
+            for i in range(each):
+                running.submit(world.mine, [extraction(f"C{n}-{i}")])
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == []
+    assert max(running.group_sizes) > 1  # the requests did share commits
+    assert drawn(ledger) - before_drawn == ORE_REO_PER_1000_KG * clients * each  # no lost update
+    assert sorted(lots(ledger, 0)) == sorted(
+        f"C{n}-{i}" for n in range(clients) for i in range(each)
+    )  # every one once: no doubled event
+    report = verified(backend)
+    assert report.ok, report.first
+
+
+def test_requests_of_one_group_are_saved_in_one_transaction_in_the_order_validated(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    before = ledger.recorder.max_notification_id()
+    jobs = [Job(world.mine, [extraction(lot)]) for lot in ("G-1", "G-2", "G-3")]
+
+    writer.write_group(jobs)
+
+    outcomes = answers(jobs)
+    stored = ledger.recorder.select_notifications(start=before + 1, limit=100)
+    assert {o.position for o in outcomes if isinstance(o, Outcome)} == {stored[-1].id}
+    mine, quota = ids.actor_id("MINECO"), ids.licence_id("MQ-1")
+    # Each request's two events (its batch's creation, the quota's draw) side by side,
+    # requests in the order they were validated; the draws in version order.
+    assert [{n.originator_id for n in stored[i : i + 2]} for i in (0, 2, 4)] == [
+        {ids.batch_id(mine, lot), quota} for lot in ("G-1", "G-2", "G-3")
+    ]
+    versions = [n.originator_version for n in stored if n.originator_id == quota]
+    assert versions == sorted(versions)
+
+
+def test_a_refused_request_in_a_mixed_group_refuses_only_itself_and_stores_nothing_of_it(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    before, before_drawn = ledger.recorder.max_notification_id(), drawn(ledger)
+    jobs = [
+        Job(world.mine, [extraction("M-1", kg="100")]),
+        Job(world.mine, [extraction("M-2", kg="100"), extraction("M-3", kg="100.0000000001")]),
+        Job(world.mine, [extraction("M-4", kg="100")]),
+    ]
+
+    writer.write_group(jobs)
+
+    first, refused, last = answers(jobs)
+    assert isinstance(first, Outcome) and isinstance(last, Outcome)
+    assert isinstance(refused, InvalidInput)
+    assert lots(ledger, before) == ["M-1", "M-4"]
+    assert drawn(ledger) - before_drawn == ORE_REO_PER_1000_KG / 5
+    with pytest.raises(NotFound):
+        ledger.batch("MINECO/M-2")
+
+
+def test_a_lot_extracted_twice_in_one_group_is_stored_once(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    before = ledger.recorder.max_notification_id()
+    jobs = [Job(world.mine, [extraction("TWICE")]), Job(world.mine, [extraction("TWICE")])]
+
+    writer.write_group(jobs)
+
+    first, second = answers(jobs)
+    assert isinstance(first, Outcome)
+    assert isinstance(second, Conflict) and second.rule == "unique"
+    assert lots(ledger, before) == ["TWICE"]
+
+
+def test_an_idempotent_retry_inside_a_group_answers_as_the_first_time(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    before = ledger.recorder.max_notification_id()
+    jobs = [
+        Job(world.mine, [extraction("IDEM")], idempotency_key="k-1", fingerprint="f"),
+        Job(world.mine, [extraction("IDEM")], idempotency_key="k-1", fingerprint="f"),
+    ]
+
+    writer.write_group(jobs)
+
+    first, retry = answers(jobs)
+    assert isinstance(first, Outcome) and isinstance(retry, Outcome)
+    assert (first.replayed, retry.replayed) == (False, True)
+    assert retry.results == first.results
+    assert lots(ledger, before) == ["IDEM"]
+    record = ids.idempotency_id(world.mine.id, "k-1")
+    assert isinstance(ledger.repository.get(record), IdempotencyRecord)
+
+
+def test_a_key_reused_for_another_body_inside_a_group_is_refused(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    jobs = [
+        Job(world.mine, [extraction("K-1")], idempotency_key="k-2", fingerprint="one"),
+        Job(world.mine, [extraction("K-2")], idempotency_key="k-2", fingerprint="two"),
+    ]
+
+    writer.write_group(jobs)
+
+    first, reused = answers(jobs)
+    assert isinstance(first, Outcome)
+    assert isinstance(reused, Conflict) and reused.rule == "idempotency-key-reuse"
+
+
+def test_an_idempotent_retry_of_a_stored_request_answers_as_the_first_time(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    first = ledger.execute(world.mine, [extraction("OLD")], idempotency_key="k-3", fingerprint="f")
+    before = ledger.recorder.max_notification_id()
+    job = Job(world.mine, [extraction("OLD")], idempotency_key="k-3", fingerprint="f")
+
+    writer.write_group([job])
+
+    (retry,) = answers([job])
+    assert isinstance(retry, Outcome) and retry.replayed
+    assert retry.results == first.results
+    assert ledger.recorder.max_notification_id() == before
+
+
+class Interrupted(Ledger):
+    """Lets another writer in between a group's validation and its commit, once."""
+
+    interloper: Callable[[], None] | None = None
+
+    def save_events(self, *args: Any, **kwargs: Any) -> list[Any]:
+        interloper, type(self).interloper = type(self).interloper, None
+        if interloper is not None:
+            interloper()
+        return super().save_events(*args, **kwargs)
+
+
+def test_a_group_whose_commit_lost_a_race_runs_each_request_again_on_fresh_state(
+    backend: Backend, world: World
+) -> None:
+    ledger = Interrupted(backend.ledger_env("events"), clock=lambda: NOW)
+    other = backend.ledger(clock=lambda: NOW)
+    writer = GroupWriter(ledger)
+    before_drawn = drawn(ledger)
+    Interrupted.interloper = lambda: other.execute(world.mine, [extraction("RACE-0")])
+    jobs = [Job(world.mine, [extraction(lot)]) for lot in ("RACE-1", "RACE-2")]
+    try:
+        writer.write_group(jobs)
+    finally:
+        ledger.close()
+
+    assert all(isinstance(a, Outcome) for a in answers(jobs))
+    assert writer.retried == 1
+    assert drawn(other) - before_drawn == ORE_REO_PER_1000_KG * 3
+    assert sorted(lots(other, 0)) == ["RACE-0", "RACE-1", "RACE-2"]
+    report = verified(backend)
+    assert report.ok, report.first
+
+
+def test_the_next_group_validates_against_what_another_writer_stored_meanwhile(
+    ledger: Ledger, world: World, writer: GroupWriter, backend: Backend
+) -> None:
+    writer.write_group([Job(world.mine, [extraction("SEEN-1", kg="5")])])
+    other = backend.ledger(clock=lambda: NOW)
+    other.execute(world.mine, [extraction("SEEN-2", kg="5")])  # the quota moves on there
+    job = Job(world.mine, [extraction("SEEN-3", kg="5")])
+
+    writer.write_group([job])
+
+    assert isinstance(answers([job])[0], Outcome)
+    assert writer.retried == 0  # validated on the quota as stored, not as cached
+    assert ledger.licence_by_number("MQ-1").drawn_kg == other.licence_by_number("MQ-1").drawn_kg
