@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -192,6 +193,21 @@ class Runtime:
         if projector is not None:
             projector.catch_up()
         return self.views[name]
+
+    def reached(self, position: int, timeout: float) -> bool:
+        """Waits until every embedded read model has applied the store up to
+        ``position`` (a write answer's ``Lodestone-Position``), at most ``timeout``
+        seconds; False if one has not by then. The projector threads do the work: the
+        waiting request only looks at their positions."""
+        deadline = time.monotonic() + timeout
+        pending = list(self.projectors.values())
+        while True:
+            pending = [p for p in pending if p.position() < position]
+            if not pending:
+                return True
+            if time.monotonic() >= deadline or self._stop.is_set():
+                return False
+            time.sleep(min(0.01, max(deadline - time.monotonic(), 0)))
 
     def change_source(self, name: str) -> TableView[Any]:
         """A view of projection ``name`` whose change log its streams read: opened once,
