@@ -6,9 +6,10 @@ under N concurrent clients.
 The gateway runs in this process (uvicorn in a thread of its own) so that every thread
 that serves a request can be sampled: pyinstrument samples one thread per profiler, so
 each call FastAPI hands to its thread pool (the routes and their dependencies) runs under
-a profiler of its own, and the sessions are combined into one tree. The event loop's
-thread (HTTP parsing, routing, the JSON answer) and the clients (threads of this process
-too) are not in the tree. Figures printed by a profiled run mean nothing as throughput.
+a profiler of its own, and the sessions are combined into one tree; so does each group
+the ledger's writer thread commits (``GroupWriter.write_group``), in a tree of its own.
+The event loop's thread (HTTP parsing, routing, the JSON answer) and the clients
+(threads of this process too) are in neither. Figures printed by a profiled run mean nothing as throughput.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pyinstrument.session import Session
 
 from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import create_app
+from lodestone.ledger.group import GroupWriter
 
 
 def _profiled_threadpool(sessions: list[Session], lock: threading.Lock) -> Any:
@@ -51,6 +53,29 @@ def _profiled_threadpool(sessions: list[Session], lock: threading.Lock) -> Any:
     return run_sync
 
 
+def _profiled_groups(sessions: list[Session]) -> Any:
+    original = GroupWriter.write_group
+
+    def write_group(self: GroupWriter, jobs: Any) -> None:
+        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler.start()
+        try:
+            original(self, jobs)
+        finally:
+            sessions.append(profiler.stop())
+
+    return write_group
+
+
+def _tree(sessions: list[Session]) -> str:
+    combined = sessions[0]
+    for s in sessions[1:]:
+        combined = Session.combine(combined, s)
+    profiler = Profiler(async_mode="disabled")
+    profiler._last_session = combined
+    return profiler.output_text(unicode=False, color=False, show_all=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=8)
@@ -60,9 +85,8 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="lodestone-profile-"))
     port = free_port()
     settings = Settings(data_dir=data_dir, admin_key=ADMIN_KEY, port=port)  # type: ignore[arg-type]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn")
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -81,7 +105,9 @@ def main() -> None:
 
         sessions: list[Session] = []
         lock = threading.Lock()
+        groups: list[Session] = []
         anyio.to_thread.run_sync = _profiled_threadpool(sessions, lock)  # type: ignore[assignment]
+        GroupWriter.write_group = _profiled_groups(groups)  # type: ignore[method-assign]
         counts = [0] * len(ops)
         stop = time.monotonic() + args.seconds
 
@@ -106,12 +132,14 @@ def main() -> None:
             f"{events} events in {elapsed:.1f} s under the profiler "
             f"(load {os.getloadavg()[0]:.2f}; not a throughput figure)"
         )
-        combined = Session.combine(sessions[0], sessions[1]) if len(sessions) > 1 else sessions[0]
-        for s in sessions[2:]:
-            combined = Session.combine(combined, s)
-        profiler = Profiler(async_mode="disabled")
-        profiler._last_session = combined
-        print(profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False))
+        sizes = app.state.runtime.writer.group_sizes
+        print(
+            f"groups: {len(sizes)}, requests per group: mean {events / len(sizes):.1f}, max {max(sizes)}"
+        )
+        print("== the request threads ==")
+        print(_tree(sessions))
+        print("== the writer thread, per group ==")
+        print(_tree(groups))
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -18,6 +18,7 @@ from lodestone.ledger import Ledger
 from lodestone.ledger.application import Outcome
 from lodestone.ledger.group import GroupWriter, Job
 from lodestone.ledger.idempotency import IdempotencyRecord
+from lodestone.ledger.stores import EventRows
 from tests.fixtures.backends import Backend
 from tests.integration.conftest import open_audit_stores
 from tests.unit.builders import NOW, ORE_REO_PER_1000_KG, World, extraction, register_chain_world
@@ -36,15 +37,24 @@ def world(ledger: Ledger) -> World:
 
 
 @pytest.fixture
-def writer(ledger: Ledger, world: World) -> Iterator[GroupWriter]:
-    """A writer whose groups a test makes itself (``write_group``): not started."""
-    yield GroupWriter(ledger)
+def rows(backend: Backend, ledger: Ledger) -> Iterator[EventRows]:
+    """The store's rows on a connection of their own, as the gateway gives its writer."""
+    rows, checkpoints = open_audit_stores(backend)
+    checkpoints.close()
+    yield rows
+    rows.close()
 
 
 @pytest.fixture
-def running(ledger: Ledger, world: World) -> Iterator[GroupWriter]:
+def writer(ledger: Ledger, world: World, rows: EventRows) -> Iterator[GroupWriter]:
+    """A writer whose groups a test makes itself (``write_group``): not started."""
+    yield GroupWriter(ledger, rows=rows)
+
+
+@pytest.fixture
+def running(ledger: Ledger, world: World, rows: EventRows) -> Iterator[GroupWriter]:
     """A writer thread, as the gateway runs it."""
-    writer = GroupWriter(ledger)
+    writer = GroupWriter(ledger, rows=rows)
     writer.start()
     yield writer
     writer.stop()
@@ -170,6 +180,21 @@ def test_a_lot_extracted_twice_in_one_group_is_stored_once(
     assert lots(ledger, before) == ["TWICE"]
 
 
+def test_a_lot_stored_before_the_group_is_refused_when_the_group_repeats_it(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    ledger.execute(world.mine, [extraction("STORED")])
+    before = ledger.recorder.max_notification_id()
+    jobs = [Job(world.mine, [extraction("NEW")]), Job(world.mine, [extraction("STORED")])]
+
+    writer.write_group(jobs)
+
+    new, again = answers(jobs)
+    assert isinstance(new, Outcome)
+    assert isinstance(again, Conflict) and again.rule == "unique"
+    assert lots(ledger, before) == ["NEW"]
+
+
 def test_an_idempotent_retry_inside_a_group_answers_as_the_first_time(
     ledger: Ledger, world: World, writer: GroupWriter
 ) -> None:
@@ -237,13 +262,16 @@ def test_a_group_whose_commit_lost_a_race_runs_each_request_again_on_fresh_state
 ) -> None:
     ledger = Interrupted(backend.ledger_env("events"), clock=lambda: NOW)
     other = backend.ledger(clock=lambda: NOW)
-    writer = GroupWriter(ledger)
+    rows, checkpoints = open_audit_stores(backend)
+    checkpoints.close()
+    writer = GroupWriter(ledger, rows=rows)
     before_drawn = drawn(ledger)
     Interrupted.interloper = lambda: other.execute(world.mine, [extraction("RACE-0")])
     jobs = [Job(world.mine, [extraction(lot)]) for lot in ("RACE-1", "RACE-2")]
     try:
         writer.write_group(jobs)
     finally:
+        rows.close()
         ledger.close()
 
     assert all(isinstance(a, Outcome) for a in answers(jobs))

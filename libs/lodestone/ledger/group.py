@@ -54,6 +54,7 @@ from lodestone.domain.refusals import Conflict, Refusal
 from lodestone.ledger.application import MAX_BULK, Ledger, Outcome, last_position
 from lodestone.ledger.commands import Command
 from lodestone.ledger.idempotency import IdempotencyRecord
+from lodestone.ledger.stores import EventRows
 from lodestone.ledger.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,14 @@ class Job:
 
 
 class GroupWriter:
-    def __init__(self, ledger: Ledger, *, max_commands: int = MAX_BULK) -> None:
+    def __init__(
+        self, ledger: Ledger, *, rows: EventRows | None = None, max_commands: int = MAX_BULK
+    ) -> None:
         self.ledger = ledger
+        # The store's rows on a connection of their own (the gateway's): the last
+        # position and a group's existence checks in one query each, without waiting
+        # for a connection of the library's pool, which the projector threads share.
+        self._rows = rows
         self.max_commands = max_commands
         self._queue: queue.Queue[Job] = queue.Queue()
         self._stop = threading.Event()
@@ -156,6 +163,13 @@ class GroupWriter:
         answers every one of them. Run by the writer thread only (tests call it
         directly to make a group of their choosing)."""
         self._forget_others_writes()
+        checked, present = self._existing(jobs)
+
+        def exists(id: UUID) -> bool:
+            if id in staged or id in self._cache:
+                return True
+            return id in present if id in checked else self._stored(id)
+
         staged: dict[UUID, Aggregate] = {}
         order: dict[tuple[UUID, int], int] = {}
         answers: list[tuple[Job, list[dict[str, Any]] | BaseException, bool]] = []
@@ -168,7 +182,11 @@ class GroupWriter:
             )
             try:
                 if record_id is not None:
-                    earlier = self._earlier_answer(staged, record_id, job.fingerprint)
+                    earlier = (
+                        self._earlier_answer(staged, record_id, job.fingerprint)
+                        if record_id not in checked or record_id in present or record_id in staged
+                        else None
+                    )
                     if earlier is not None:
                         answers.append((job, earlier, True))
                         continue
@@ -176,7 +194,7 @@ class GroupWriter:
                     self.ledger.repository,
                     self.ledger.controls,
                     load=lambda id: self._copy(staged, id),
-                    exists=lambda id: id in staged or id in self._cache or self._stored(id),
+                    exists=exists,
                 )
                 last_at = at = self.ledger.clock()
                 with recording_at(at):
@@ -277,6 +295,25 @@ class GroupWriter:
             return None
         return loaded
 
+    def _existing(self, jobs: Sequence[Job]) -> tuple[set[UUID], set[UUID]]:
+        """(ids asked about, those of them stored): every id the group's commands will
+        require to be new, and its idempotency records, in one query."""
+        if self._rows is None:
+            return set(), set()
+        asked: set[UUID] = set()
+        for job in jobs:
+            if job.idempotency_key:
+                asked.add(ids.idempotency_id(job.principal.id, job.idempotency_key))
+            for command in job.batch:
+                try:
+                    asked.update(command.new_ids(job.principal))
+                except (Refusal, TypeError, ValueError, AttributeError):
+                    continue  # a malformed command: its handler names the fault
+        asked.difference_update(self._cache)
+        if not asked:
+            return asked, set()
+        return asked, {row.aggregate_id for row in self._rows.for_aggregates(asked)}
+
     def _stored(self, id: UUID) -> bool:
         return bool(self.ledger.recorder.select_events(id, limit=1))
 
@@ -311,7 +348,11 @@ class GroupWriter:
     def _forget_others_writes(self) -> None:
         """Drops from the cache every aggregate another writer stored since the last
         group (one query when nobody did)."""
-        top = self.ledger.recorder.max_notification_id() or 0
+        top = (
+            self._rows.max_position()
+            if self._rows is not None
+            else self.ledger.recorder.max_notification_id() or 0
+        )
         if top <= self._seen:
             return
         if top - self._seen - len(self._own) > CACHE_SIZE:

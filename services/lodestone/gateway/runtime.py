@@ -52,9 +52,6 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ledger: Ledger = build_ledger(settings)
-        # Every write request of this process goes through one writer thread, which
-        # commits whatever queued while its last commit ran in one transaction.
-        self.writer = GroupWriter(self.ledger)
         if settings.embedded_projector:
             self._upgrade_beside()
         # Every registered read model: its view, and on the embedded default its own
@@ -87,6 +84,11 @@ class Runtime:
         self._tables = build_ledger_tables(settings)
         self.rows: EventRows = self._tables.rows
         self.checkpoints: CheckpointStore = self._tables.checkpoints
+        # Every write request of this process goes through one writer thread, which
+        # commits whatever queued while its last commit ran in one transaction. Its
+        # existence checks use a connection of their own: never behind a checkpoint scan.
+        self._writer_tables = build_ledger_tables(settings)
+        self.writer = GroupWriter(self.ledger, rows=self._writer_tables.rows)
         self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
         self.throttle = Throttle(settings.wrong_keys_per_minute)
         self._stop = threading.Event()
@@ -242,5 +244,6 @@ class Runtime:
         for source in self._change_sources.values():
             source.close()
         self.refusals.close()
+        self._writer_tables.close()
         self._tables.close()
         self.ledger.close()
