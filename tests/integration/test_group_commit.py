@@ -14,12 +14,14 @@ from lodestone.audit.verify import verify
 from lodestone.domain import ids
 from lodestone.domain.access import Principal, Role
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound
+from lodestone.infra.postgres.stores import PostgresWriterLock
+from lodestone.infra.sqlite.stores import SQLiteWriterLock
 from lodestone.ledger import Ledger
 from lodestone.ledger.application import Outcome
 from lodestone.ledger.group import GroupWriter, Job
 from lodestone.ledger.idempotency import IdempotencyRecord
-from lodestone.ledger.stores import EventRows
-from tests.fixtures.backends import Backend
+from lodestone.ledger.stores import EventRows, WriterLock
+from tests.fixtures.backends import Backend, PostgresBackend
 from tests.integration.conftest import open_audit_stores
 from tests.unit.builders import NOW, ORE_REO_PER_1000_KG, World, extraction, register_chain_world
 
@@ -80,6 +82,14 @@ def lots(ledger: Ledger, after: int) -> list[str]:
         for n in found
         if n.topic.endswith("OreExtracted")
     ]
+
+
+def writer_lock(backend: Backend) -> WriterLock:
+    """The lock the gateway gives its writer, on the test's store."""
+    env = backend.ledger_env("events")
+    if isinstance(backend, PostgresBackend):
+        return PostgresWriterLock(backend.url, table=f"{env['POSTGRES_SCHEMA']}.lodestone_events")
+    return SQLiteWriterLock(env["SQLITE_DBNAME"])
 
 
 def verified(backend: Backend) -> Any:
@@ -295,3 +305,50 @@ def test_the_next_group_validates_against_what_another_writer_stored_meanwhile(
     assert isinstance(answers([job])[0], Outcome)
     assert writer.retried == 0  # validated on the quota as stored, not as cached
     assert ledger.licence_by_number("MQ-1").drawn_kg == other.licence_by_number("MQ-1").drawn_kg
+
+
+def test_two_writers_sharing_one_store_lose_no_update_and_keep_every_chain(
+    backend: Backend, ledger: Ledger, world: World
+) -> None:
+    """Two gateway workers on one database: each its own ledger, cache and writer."""
+    writers, opened = [], []
+    for _ in range(2):
+        rows, checkpoints = open_audit_stores(backend)
+        checkpoints.close()
+        lock = writer_lock(backend)
+        opened += [rows, lock]
+        writers.append(GroupWriter(backend.ledger(clock=lambda: NOW), rows=rows, lock=lock))
+    before_drawn, clients, each = drawn(ledger), 4, 12
+    failures: list[BaseException] = []
+
+    def client(writer: GroupWriter, name: str) -> None:
+        try:
+            for i in range(each):
+                writer.submit(world.mine, [extraction(f"{name}-{i}")])
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [
+        threading.Thread(target=client, args=(w, f"W{n}-C{c}"))
+        for n, w in enumerate(writers)
+        for c in range(clients)
+    ]
+    for w in writers:
+        w.start()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for w in writers:
+            w.stop()
+        for store in opened:
+            store.close()
+
+    assert failures == []
+    assert [w.retried for w in writers] == [0, 0]  # they took turns: no commit lost
+    assert drawn(ledger) - before_drawn == ORE_REO_PER_1000_KG * 2 * clients * each
+    assert len(lots(ledger, 0)) == len(set(lots(ledger, 0))) == 2 * clients * each
+    report = verified(backend)
+    assert report.ok, report.first

@@ -54,7 +54,7 @@ from lodestone.domain.refusals import Conflict, Refusal
 from lodestone.ledger.application import MAX_BULK, Ledger, Outcome, last_position
 from lodestone.ledger.commands import Command
 from lodestone.ledger.idempotency import IdempotencyRecord
-from lodestone.ledger.stores import EventRows
+from lodestone.ledger.stores import EventRows, WriterLock
 from lodestone.ledger.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,18 @@ class Job:
 
 class GroupWriter:
     def __init__(
-        self, ledger: Ledger, *, rows: EventRows | None = None, max_commands: int = MAX_BULK
+        self,
+        ledger: Ledger,
+        *,
+        rows: EventRows | None = None,
+        lock: WriterLock | None = None,
+        max_commands: int = MAX_BULK,
     ) -> None:
         self.ledger = ledger
+        # Writers of other processes on the same database wait while this one validates
+        # and commits a group (PostgreSQL: an advisory lock); without one they race and
+        # the loser runs its group again request by request.
+        self._lock = lock
         # The store's rows on a connection of their own (the gateway's): the last
         # position and a group's existence checks in one query each, without waiting
         # for a connection of the library's pool, which the projector threads share.
@@ -162,6 +171,16 @@ class GroupWriter:
         """Validates ``jobs`` in order, saves the accepted ones in one transaction, then
         answers every one of them. Run by the writer thread only (tests call it
         directly to make a group of their choosing)."""
+        if self._lock is None:
+            self._write_group(jobs)
+            return
+        self._lock.acquire()
+        try:
+            self._write_group(jobs)
+        finally:
+            self._lock.release()
+
+    def _write_group(self, jobs: Sequence[Job]) -> None:
         self._forget_others_writes()
         checked, present = self._existing(jobs)
 

@@ -28,9 +28,11 @@ from lodestone.bootstrap.stores import (
 from lodestone.gateway.auth import Throttle
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
+from lodestone.infra.postgres.stores import PostgresWriterLock
+from lodestone.infra.sqlite.stores import SQLiteWriterLock
 from lodestone.ledger import Ledger
 from lodestone.ledger.group import GroupWriter
-from lodestone.ledger.stores import CheckpointStore, EventRows
+from lodestone.ledger.stores import CheckpointStore, EventRows, WriterLock
 from lodestone.projections.anomalies import AnomaliesView, Thresholds
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
@@ -87,8 +89,16 @@ class Runtime:
         # Every write request of this process goes through one writer thread, which
         # commits whatever queued while its last commit ran in one transaction. Its
         # existence checks use a connection of their own: never behind a checkpoint scan.
+        # Gateway processes sharing the store take turns per group (see group.py).
         self._writer_tables = build_ledger_tables(settings)
-        self.writer = GroupWriter(self.ledger, rows=self._writer_tables.rows)
+        self._writer_lock: WriterLock = (
+            PostgresWriterLock(settings.postgres_url.get_secret_value())
+            if settings.postgres_url is not None
+            else SQLiteWriterLock(settings.event_store_path)
+        )
+        self.writer = GroupWriter(
+            self.ledger, rows=self._writer_tables.rows, lock=self._writer_lock
+        )
         self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
         self.throttle = Throttle(settings.wrong_keys_per_minute)
         self._stop = threading.Event()
@@ -245,5 +255,6 @@ class Runtime:
             source.close()
         self.refusals.close()
         self._writer_tables.close()
+        self._writer_lock.close()
         self._tables.close()
         self.ledger.close()
