@@ -4,6 +4,7 @@ one after another on in-memory state, saved together, each answered after the co
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,8 @@ from lodestone.domain.access import Principal, Role
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound
 from lodestone.infra.postgres.stores import PostgresWriterLock
 from lodestone.infra.sqlite.stores import SQLiteWriterLock
-from lodestone.ledger import Ledger
+from lodestone.ledger import Ledger, application
+from lodestone.ledger import commands as c
 from lodestone.ledger.application import Outcome
 from lodestone.ledger.group import GroupWriter, Job
 from lodestone.ledger.idempotency import IdempotencyRecord
@@ -352,3 +354,63 @@ def test_two_writers_sharing_one_store_lose_no_update_and_keep_every_chain(
     assert len(lots(ledger, 0)) == len(set(lots(ledger, 0))) == 2 * clients * each
     report = verified(backend)
     assert report.ok, report.first
+
+
+def test_a_snapshot_taken_from_memory_holds_the_state_its_events_make(
+    ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    quota = ids.licence_id("MQ-1")
+    version = ledger.licence_by_number("MQ-1").version
+    jobs = [Job(world.mine, [extraction(f"SNAP-{n}")]) for n in range(200 - version)]
+
+    writer.write_group(jobs)
+
+    (snapshot,) = ledger.snapshots.get(quota, desc=True, limit=1)  # type: ignore[union-attr]
+    assert snapshot.originator_version == 200
+    replayed: Any = None
+    for event in ledger.events.get(quota):
+        replayed = event.mutate(replayed)
+    assert snapshot.state == type(snapshot).take(replayed).state
+
+
+def issued_key(ledger: Ledger) -> str:
+    key_hash = "cd" * 32
+    ledger.execute(ADMIN, [c.IssueCredential(key_hash=key_hash, role="auditor", label="a")])
+    assert ledger.authenticate(key_hash) is not None  # now cached
+    return key_hash
+
+
+def revoke(ledger: Ledger, key_hash: str) -> None:
+    credential = str(ids.credential_id(key_hash))
+    ledger.execute(ADMIN, [c.RevokeCredential(credential_id=credential, reason="leaked")])
+
+
+def test_a_key_revoked_through_this_ledger_is_refused_at_once(ledger: Ledger, world: World) -> None:
+    key_hash = issued_key(ledger)
+
+    revoke(ledger, key_hash)
+
+    assert ledger.authenticate(key_hash) is None
+
+
+def test_a_key_revoked_by_another_process_is_refused_after_this_writers_next_group(
+    backend: Backend, ledger: Ledger, world: World, writer: GroupWriter
+) -> None:
+    key_hash = issued_key(ledger)
+    revoke(backend.ledger(clock=lambda: NOW), key_hash)
+
+    writer.write_group([Job(world.mine, [extraction("AFTER-REVOKE")])])
+
+    assert ledger.authenticate(key_hash) is None
+
+
+def test_a_key_revoked_by_another_process_is_refused_once_its_cache_time_passed(
+    backend: Backend, ledger: Ledger, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(application, "CREDENTIAL_TTL", 0.2)
+    key_hash = issued_key(ledger)
+    revoke(backend.ledger(clock=lambda: NOW), key_hash)
+
+    time.sleep(0.25)
+
+    assert ledger.authenticate(key_hash) is None
