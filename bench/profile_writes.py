@@ -109,6 +109,8 @@ def main() -> None:
         anyio.to_thread.run_sync = _profiled_threadpool(sessions, lock)  # type: ignore[assignment]
         GroupWriter.write_group = _profiled_groups(groups)  # type: ignore[method-assign]
         counts = [0] * len(ops)
+        writer = app.state.runtime.writer
+        groups_before = writer.groups
         stop = time.monotonic() + args.seconds
 
         def client(i: int) -> None:
@@ -132,9 +134,10 @@ def main() -> None:
             f"{events} events in {elapsed:.1f} s under the profiler "
             f"(load {os.getloadavg()[0]:.2f}; not a throughput figure)"
         )
-        sizes = app.state.runtime.writer.group_sizes
+        committed = writer.groups - groups_before
         print(
-            f"groups: {len(sizes)}, requests per group: mean {events / len(sizes):.1f}, max {max(sizes)}"
+            f"groups: {committed}, requests per group: mean {events / max(committed, 1):.1f}, "
+            f"max {max(writer.group_sizes)}"
         )
         print("== the request threads ==")
         print(_tree(sessions))

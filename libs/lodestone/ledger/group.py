@@ -37,6 +37,7 @@ import copy
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -100,9 +101,11 @@ class GroupWriter:
         self._cache: dict[UUID, Aggregate] = {}
         self._seen = ledger.recorder.max_notification_id() or 0
         self._own: set[int] = set()  # positions this writer stored above ``_seen``
-        #: How many requests each commit carried, and how many groups lost their commit
-        #: to another writer and ran again request by request: for metrics and tests.
-        self.group_sizes: list[int] = []
+        #: How many requests the latest commits carried (bounded: the writer runs for
+        #: the life of the process), how many groups it committed, and how many lost
+        #: their commit to another writer and ran again request by request.
+        self.group_sizes: deque[int] = deque(maxlen=10_000)
+        self.groups = 0
         self.retried = 0
 
     # --- the requests' side -----------------------------------------------------------
@@ -271,6 +274,7 @@ class GroupWriter:
             self._cache.clear()
         self._cache.update(staged)
         self.group_sizes.append(len(jobs))
+        self.groups += 1
         replay_position: int | None = None
         for job, answer, replayed in answers:
             if isinstance(answer, BaseException):
