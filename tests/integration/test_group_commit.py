@@ -15,7 +15,8 @@ from lodestone.audit.verify import verify
 from lodestone.domain import ids
 from lodestone.domain.access import Principal, Role
 from lodestone.domain.refusals import Conflict, InvalidInput, NotFound
-from lodestone.infra.postgres.stores import PostgresWriterLock
+from lodestone.infra.postgres.database import postgres_env
+from lodestone.infra.postgres.stores import PostgresEventRows, PostgresWriterLock
 from lodestone.infra.sqlite.stores import SQLiteWriterLock
 from lodestone.ledger import Ledger, application
 from lodestone.ledger import commands as c
@@ -414,3 +415,39 @@ def test_a_key_revoked_by_another_process_is_refused_once_its_cache_time_passed(
     time.sleep(0.25)
 
     assert ledger.authenticate(key_hash) is None
+
+
+@pytest.mark.slow  # a private server, killed and restarted
+@pytest.mark.postgres
+def test_the_group_writer_writes_again_once_a_killed_server_is_back(
+    local_postgres: Callable[[], Any],
+) -> None:
+    server = local_postgres()
+    ledger = Ledger(postgres_env(server.url), clock=lambda: NOW)
+    world = register_chain_world(ledger, ADMIN)
+    rows, lock = PostgresEventRows(server.url), PostgresWriterLock(server.url)
+    writer = GroupWriter(ledger, rows=rows, lock=lock)
+    writer.start()
+    try:
+        writer.submit(world.mine, [extraction("BEFORE")])
+        server.kill()
+        server.start()
+        outcomes: list[Outcome] = []
+        for attempt in range(5):  # the writer's first statements find their sessions gone
+            try:
+                outcomes.append(writer.submit(world.mine, [extraction("AFTER")]))
+                break
+            except Exception:
+                time.sleep(0.2 * attempt)
+    finally:
+        writer.stop()
+        rows.close()
+        lock.close()
+        ledger.close()
+
+    assert len(outcomes) == 1
+    reader = Ledger(postgres_env(server.url), clock=lambda: NOW)
+    try:
+        assert reader.batch("MINECO/AFTER").lot_code == "AFTER"
+    finally:
+        reader.close()
