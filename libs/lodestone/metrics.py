@@ -61,7 +61,7 @@ UNMATCHED_ROUTE = "unmatched"
 
 def observe_group_commit(commands: int) -> None:
     """The write path calls this once per transaction that saved ``commands`` commands
-    together (1 without group commit)."""
+    together (of one request or of several)."""
     GROUP_COMMIT_COMMANDS.observe(commands)
 
 

@@ -141,6 +141,20 @@ def test_recorded_events_are_counted_by_kind_and_a_replay_is_not(world: World) -
     assert after == before + 1
 
 
+def test_each_commit_of_the_write_path_is_observed_with_the_commands_it_saved(
+    world: World,
+) -> None:
+    name = "lodestone_group_commit_commands"
+    text = scrape(world.client)
+    commits, commands = value(text, f"{name}_count"), value(text, f"{name}_sum")
+
+    world.extract("ORE-7")
+
+    text = scrape(world.client)
+    assert value(text, f"{name}_count") == commits + 1
+    assert value(text, f"{name}_sum") == commands + 1
+
+
 def test_an_operator_key_is_refused_the_metrics(world: World) -> None:
     response = world.get("/metrics", who="mine")
     assert response.status_code == 403

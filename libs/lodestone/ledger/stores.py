@@ -9,6 +9,10 @@ importing a database driver. The adapters, one package per database, are in
 - ``PositionStore``: durable "how far have I come" markers for loops that are not
   projections (the relay, the checkpoint publisher), so a backup of the store carries
   them.
+- ``WriterLock``: taken by a group writer (``lodestone.ledger.group``) from reading the
+  store's last position before a group to that group's commit, so that the writers of
+  several gateway processes sharing one database take turns instead of validating
+  against state another is about to change (and losing their commits to it).
 - ``CheckpointStore``: checkpoints (Merkle roots over ranges of store positions), one row
   per checkpoint, ``seq`` its key: two checkpointers racing for the same ``seq`` cannot
   both win. The rows carry no authority of their own: ``lodestone verify`` recomputes
@@ -48,6 +52,12 @@ class EventRows(Protocol):
 class PositionStore(Protocol):
     def get(self, name: str) -> int: ...
     def set(self, name: str, position: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class WriterLock(Protocol):
+    def acquire(self) -> None: ...
+    def release(self) -> None: ...
     def close(self) -> None: ...
 
 

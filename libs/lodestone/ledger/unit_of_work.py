@@ -7,6 +7,7 @@ pending events in ONE transaction, or nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,19 +22,37 @@ A = TypeVar("A", bound=Aggregate)
 
 class UnitOfWork:
     def __init__(
-        self, repository: Repository[UUID], controls: ExportControls | None = None
+        self,
+        repository: Repository[UUID],
+        controls: ExportControls | None = None,
+        *,
+        load: Callable[[UUID], Aggregate | None] | None = None,
+        exists: Callable[[UUID], bool] | None = None,
     ) -> None:
         self._repository = repository
         self._aggregates: dict[UUID, Aggregate] = {}
         #: The rules a command applies that are the deployment's to set.
         self.controls = controls or ExportControls()
+        # The group writer loads from the state its group has staged so far (copies, so a
+        # refused command leaves that state as it was), else from the store.
+        self._load = load or self._from_repository
+        self._exists = exists or self._stored
+
+    def _from_repository(self, id: UUID) -> Aggregate | None:
+        try:
+            return self._repository.get(id)
+        except AggregateNotFoundError:
+            return None
+
+    def _stored(self, id: UUID) -> bool:
+        # One indexed select of at most one stored event, not a full aggregate load.
+        return bool(self._repository.event_store.recorder.select_events(id, limit=1))
 
     def find(self, cls: type[A], id: UUID) -> A | None:
         aggregate = self._aggregates.get(id)
         if aggregate is None:
-            try:
-                aggregate = self._repository.get(id)
-            except AggregateNotFoundError:
+            aggregate = self._load(id)
+            if aggregate is None:
                 return None
             self._aggregates[id] = aggregate
         return aggregate if isinstance(aggregate, cls) else None
@@ -45,10 +64,7 @@ class UnitOfWork:
         return aggregate
 
     def require_new(self, id: UUID, field: str, what: str) -> None:
-        # One indexed select of at most one stored event, not a full aggregate load.
-        if id in self._aggregates or self._repository.event_store.recorder.select_events(
-            id, limit=1
-        ):
+        if id in self._aggregates or self._exists(id):
             raise Conflict(field, "unique", f"{what} already exists")
 
     def history(self, aggregate: Aggregate) -> list[Any]:
@@ -63,3 +79,7 @@ class UnitOfWork:
 
     def changed(self) -> list[Aggregate]:
         return [a for a in self._aggregates.values() if a.pending_events]
+
+    def loaded(self) -> dict[UUID, Aggregate]:
+        """Every aggregate this unit of work holds, changed or not."""
+        return self._aggregates

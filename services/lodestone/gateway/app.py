@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from lodestone.bootstrap.settings import Settings
 from lodestone.gateway import metrics, problems
+from lodestone.gateway.deps import ReadAfter
 from lodestone.gateway.limits import BodyLimit
 from lodestone.gateway.routes import (
     anomalies,
@@ -39,6 +40,12 @@ and read the share of each mine in each of its elements.
 
 Authenticate with `Authorization: Bearer <key>`. Errors are RFC 9457 problem+json naming
 the `field` and the `rule` broken. Masses are exact decimals in kilograms.
+
+Read-your-writes: every write answers the store position that holds it in the
+`Lodestone-Position` header. A read of a read model sent with `?wait_for=<position>` (or
+the header `If-Position: <position>`) answers once every read model has applied the store
+that far; if they have not within 5 s it answers 503 with `Retry-After` (retry it), and a
+position no write has reached is refused (422, rule `position-recorded`).
 """
 
 
@@ -80,15 +87,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(metrics.router)  # /metrics: who may read it is a setting
     app.include_router(registry.router)
     app.include_router(events.router)
-    app.include_router(batches.router)
-    app.include_router(audit.router)
-    app.include_router(reports.router)
-    app.include_router(trades.router)
-    app.include_router(inventory.router)
-    app.include_router(licences.router)
-    app.include_router(anomalies.router)
+    # The reads of read models accept ``wait_for``/``If-Position`` (read-your-writes).
+    for read in (batches, audit, reports, trades, inventory, licences, anomalies):
+        app.include_router(read.router, dependencies=[ReadAfter], responses=problems.WAIT_ERRORS)
     app.include_router(streams.router)
-    app.include_router(graphs.router)
+    app.include_router(graphs.router, dependencies=[ReadAfter], responses=problems.WAIT_ERRORS)
     app.include_router(page.router)  # the page and its scripts: public files, no data
-    app.include_router(declarations.router)
+    app.include_router(
+        declarations.router, dependencies=[ReadAfter], responses=problems.WAIT_ERRORS
+    )
     return app

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 
 from lodestone.domain.access import Principal, Role
+from lodestone.domain.refusals import InvalidInput
 from lodestone.gateway.auth import authenticate
 from lodestone.gateway.runtime import Runtime
 
@@ -67,3 +68,51 @@ def roles(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return check
+
+
+#: How long a read waits for its read models to reach the position it asks for.
+READ_WAIT_SECONDS = 5.0
+
+
+def read_after(
+    runtime: RuntimeDep,
+    wait_for: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Read-your-writes: answer only once the read models show the store "
+            "up to this position (a write answer's `Lodestone-Position`); 503 with "
+            f"Retry-After if they have not within {READ_WAIT_SECONDS:g} s",
+        ),
+    ] = None,
+    if_position: Annotated[
+        int | None,
+        Header(alias="If-Position", ge=0, description="The same as `wait_for`, as a header"),
+    ] = None,
+) -> None:
+    """Read-your-writes on request. Every write answers the store position that holds it
+    (``Lodestone-Position``); a read carrying it waits, bounded, until the embedded
+    projector threads have applied the store that far."""
+    asked = [(p, f) for p, f in ((wait_for, "wait_for"), (if_position, "If-Position")) if p]
+    if not asked:
+        return
+    position, field = max(asked)
+    if not runtime.projectors:
+        raise InvalidInput(
+            field,
+            "embedded-projector",
+            "this gateway's read models are fed by separate projector processes: "
+            "it cannot wait for a store position",
+        )
+    if position > (runtime.ledger.recorder.max_notification_id() or 0):
+        raise InvalidInput(field, "position-recorded", "no write has reached this position")
+    if not runtime.reached(position, READ_WAIT_SECONDS):
+        raise HTTPException(
+            503,
+            f"the read models have not reached position {position} yet: retry",
+            headers={"Retry-After": "1"},
+        )
+
+
+#: For a router's ``dependencies``: every read it serves accepts ``wait_for``/``If-Position``.
+ReadAfter = Depends(read_after)

@@ -66,6 +66,10 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: _described("No such batch, actor, facility or licence"),
     422: _described("A parameter is invalid: the problem names it and the rule"),
 }
+#: What a read that accepts ``wait_for``/``If-Position`` can answer besides.
+WAIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: _described("The read models did not reach the asked position in time; Retry-After"),
+}
 #: What a write can answer besides its 201.
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **READ_ERRORS,
@@ -152,6 +156,7 @@ def _http(request: Request, exc: Exception) -> JSONResponse:
         413: "too-large",
         415: "media-type",
         429: "too-many-attempts",
+        503: "position-not-reached",  # the only 503 raised: see deps.read_after
     }.get(exc.status_code, "http")
     response = problem(
         exc.status_code, str(exc.detail), str(exc.detail), rule, instance=request.url.path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -28,8 +29,12 @@ from lodestone.gateway.auth import Throttle
 from lodestone.gateway.fanout import Fanout
 from lodestone.infra.kafka.producers import producer
 from lodestone.infra.kafka.topics import create_topic
+from lodestone.infra.postgres.stores import PostgresWriterLock
+from lodestone.infra.sqlite.stores import SQLiteWriterLock
 from lodestone.ledger import Ledger
-from lodestone.ledger.stores import CheckpointStore, EventRows, PositionStore
+from lodestone.ledger.group import GroupWriter
+from lodestone.ledger.stores import CheckpointStore, EventRows, PositionStore, WriterLock
+from lodestone.metrics import observe_group_commit
 from lodestone.projections.anomalies import AnomaliesView, Thresholds
 from lodestone.projections.base import View
 from lodestone.projections.genealogy import GenealogyView
@@ -84,6 +89,22 @@ class Runtime:
         self.rows: EventRows = self._tables.rows
         self.positions: PositionStore = self._tables.positions  # the embedded relay's
         self.checkpoints: CheckpointStore = self._tables.checkpoints
+        # Every write request of this process goes through one writer thread, which
+        # commits whatever queued while its last commit ran in one transaction. Its
+        # existence checks use a connection of their own: never behind a checkpoint scan.
+        # Gateway processes sharing the store take turns per group (see group.py).
+        self._writer_tables = build_ledger_tables(settings)
+        self._writer_lock: WriterLock = (
+            PostgresWriterLock(settings.postgres_url.get_secret_value())
+            if settings.postgres_url is not None
+            else SQLiteWriterLock(settings.event_store_path)
+        )
+        self.writer = GroupWriter(
+            self.ledger,
+            rows=self._writer_tables.rows,
+            lock=self._writer_lock,
+            on_group=observe_group_commit,
+        )
         self.checkpointer = Checkpointer(self.ledger.recorder, self.checkpoints)
         self.throttle = Throttle(settings.wrong_keys_per_minute)
         self._stop = threading.Event()
@@ -112,6 +133,7 @@ class Runtime:
             )
 
     def start(self) -> None:
+        self.writer.start()
         for name, projector in self.projectors.items():
             self._spawn(f"{name}-projector", projector.run)
         if self.settings.kafka_bootstrap_servers and self.settings.embedded_relay:
@@ -192,6 +214,21 @@ class Runtime:
             projector.catch_up()
         return self.views[name]
 
+    def reached(self, position: int, timeout: float) -> bool:
+        """Waits until every embedded read model has applied the store up to
+        ``position`` (a write answer's ``Lodestone-Position``), at most ``timeout``
+        seconds; False if one has not by then. The projector threads do the work: the
+        waiting request only looks at their positions."""
+        deadline = time.monotonic() + timeout
+        pending = list(self.projectors.values())
+        while True:
+            pending = [p for p in pending if p.position() < position]
+            if not pending:
+                return True
+            if time.monotonic() >= deadline or self._stop.is_set():
+                return False
+            time.sleep(min(0.01, max(deadline - time.monotonic(), 0)))
+
     def change_source(self, name: str) -> TableView[Any]:
         """A view of projection ``name`` whose change log its streams read: opened once,
         apart from the projector's (a stream's page read never waits on its writes)."""
@@ -231,6 +268,7 @@ class Runtime:
         return self.anomalies_view
 
     def stop(self) -> None:
+        self.writer.stop()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -243,5 +281,7 @@ class Runtime:
         for source in self._change_sources.values():
             source.close()
         self.refusals.close()
+        self._writer_tables.close()
+        self._writer_lock.close()
         self._tables.close()
         self.ledger.close()

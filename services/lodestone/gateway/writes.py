@@ -55,7 +55,7 @@ class Write:
         bulk: bool = False,
     ) -> Outcome:
         try:
-            outcome = self.runtime.ledger.execute(
+            outcome = self.runtime.writer.submit(
                 principal,
                 commands,
                 idempotency_key=self.idempotency_key,
@@ -80,8 +80,15 @@ class Write:
         return created({"results": outcome.results} if bulk else outcome.results[0], outcome)
 
 
+#: The header of every write answer naming the store position that holds the write: a read
+#: sent with ``If-Position`` (or ``?wait_for=``) set to it waits until its read model has it.
+POSITION_HEADER = "Lodestone-Position"
+
+
 def created(content: Any, outcome: Outcome) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if outcome.position is not None:
+        headers[POSITION_HEADER] = str(outcome.position)
     return JSONResponse(content, status_code=201, headers=headers)
 
 

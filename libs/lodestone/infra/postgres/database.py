@@ -4,6 +4,8 @@ the project's stores beside it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -77,8 +79,20 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 class PostgresConnection(Connection[psycopg.Connection[Any]]):
     def __init__(self, url: str) -> None:
+        self._url = url
         # Autocommit: a store that needs a transaction begins it itself.
         super().__init__(psycopg.connect(url, autocommit=True))
+
+    @contextmanager
+    def use(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            if self._db.broken:
+                # The server went away under the last statement (a restart, a killed
+                # session): that statement failed; this one gets a new session, so the
+                # stores on this connection (the group writer's among them) work again
+                # once the server is back, as the library's pooled connections do.
+                self._db = psycopg.connect(self._url, autocommit=True)
+            yield self._db
 
 
 #: Where a store works: a connection shared with the other stores of the same database,

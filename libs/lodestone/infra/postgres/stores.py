@@ -3,6 +3,7 @@ meaning: ``lodestone.ledger.stores``)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
@@ -78,3 +79,22 @@ class PostgresCheckpointStore(CheckpointQueries, PostgresStore):
                     cur.executemany(self._insert_sql(), self._values(checkpoints))
             except psycopg.errors.UniqueViolation:
                 raise CheckpointConflict from None
+
+
+class PostgresWriterLock(PostgresStore):
+    """A session advisory lock named after the events table, on a connection of its own:
+    held from a group's first read to its commit (``WriterLock``). PostgreSQL releases it
+    if the session ends, so a writer killed while holding it blocks no one."""
+
+    def __init__(self, database: Database, table: str = "lodestone_events") -> None:
+        super().__init__(database)
+        digest = hashlib.sha256(f"lodestone.group-writer:{table}".encode()).digest()
+        self._key = int.from_bytes(digest[:8], "big", signed=True)
+
+    def acquire(self) -> None:
+        with self._connection.use() as db:
+            db.execute("SELECT pg_advisory_lock(%s)", (self._key,))
+
+    def release(self) -> None:
+        with self._connection.use() as db:
+            db.execute("SELECT pg_advisory_unlock(%s)", (self._key,))

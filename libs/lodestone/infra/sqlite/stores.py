@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from uuid import UUID
 
 from lodestone.infra.sql import CheckpointQueries, PositionQueries
@@ -89,3 +91,22 @@ class SQLiteCheckpointStore(CheckpointQueries, SQLiteStore):
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+
+
+class SQLiteWriterLock:
+    """An exclusive ``flock`` on a file beside the event store (``<store>.writer-lock``):
+    held from a group's first read to its commit (``WriterLock``), so gateway processes
+    (or two writers of one process) sharing the file take turns. The kernel releases it
+    when its holder dies."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._file = open(f"{path}.writer-lock", "a+b")  # noqa: SIM115 (held until close)
+
+    def acquire(self) -> None:
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self._file.close()
