@@ -107,7 +107,7 @@ def test_each_projection_consumes_in_a_group_named_after_it_and_its_version(
 ) -> None:
     monkeypatch.delenv("LODESTONE_PROJECTOR_GROUP", raising=False)
 
-    assert consumer_group(Settings(), REGISTRY["genealogy"]) == "lodestone.genealogy.v1"
+    assert consumer_group(Settings(), REGISTRY["genealogy"]) == "lodestone.genealogy.v2"
     assert consumer_group(Settings(projector_group="g"), REGISTRY["genealogy"]) == "g"
 
 

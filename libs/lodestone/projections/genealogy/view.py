@@ -6,11 +6,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from lodestone.projections.base import View
 from lodestone.projections.genealogy.rows import BatchRow, Edge, Name, Trade
+
+if TYPE_CHECKING:
+    from lodestone.projections.genealogy.provenance import Shares
 
 
 class Writer(Protocol):
@@ -43,6 +46,12 @@ class GenealogyView(View[Writer]):
 
     @abstractmethod
     def names(self, ids: Iterable[UUID]) -> dict[UUID, Name]: ...
+
+    @abstractmethod
+    def shares(self, ids: Iterable[UUID]) -> dict[UUID, Shares]:
+        """The kept provenance shares of these batches (see ``provenance.pooled``): every
+        batch the view holds has them, kept up to date in the transaction that writes
+        what they depend on."""
 
     @abstractmethod
     def created_by(
