@@ -9,7 +9,7 @@ countries and origins (mines are not clients).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, cast
 from uuid import UUID
@@ -19,7 +19,7 @@ from lodestone.domain.batches import Batch
 from lodestone.domain.refusals import NotFound
 from lodestone.ledger import Ledger
 from lodestone.projections import genealogy
-from lodestone.projections.genealogy import Lineage, Name, OriginShare, Trade
+from lodestone.projections.genealogy import BatchRow, Lineage, Name, OriginShare, Trade
 from lodestone.reads.json import decimal_text, plain
 from lodestone.reads.types import (
     BatchState,
@@ -187,9 +187,24 @@ def provenance(
     ledger: Ledger, view: ViewSource, actor: str, lot: str, principal: Principal
 ) -> Provenance:
     """For each rare earth in the batch, the share of each origin (mine with its quota
-    and country, or recycling intake) in its content, by mass balance."""
-    traced = _projected(ledger, view, actor, lot, "upstream")
-    return present_provenance(traced, genealogy.provenance(traced))
+    and country, or recycling intake) in its content, by mass balance: the shares the
+    genealogy keeps for it, not a walk of its upstream."""
+    id = batch_id(ledger, actor, lot)
+    current = view()
+    root = current.batches([id]).get(id)
+    if root is None:
+        raise NotFound("", "exists", f"batch {actor}/{lot} is not in the genealogy yet")
+    return kept_provenance(current, root)
+
+
+def kept_provenance(view: genealogy.GenealogyView, root: BatchRow) -> Provenance:
+    """The provenance answer of the batch in ``root`` from the shares the view keeps."""
+    # Every batch the view holds has its shares, written in the same transaction.
+    shares = genealogy.answer(root, view.shares([root.id])[root.id])
+    named = {
+        i for origins in shares.values() for o in origins for i in (o.facility_id, o.licence_id)
+    }
+    return present_provenance(root, view.names(i for i in named if i is not None), shares)
 
 
 def _projected(
@@ -328,16 +343,17 @@ def _trade(trade: Trade, names: dict[UUID, Name], principal: Principal) -> Trade
     )
 
 
-def _code(names: dict[UUID, Name], id: UUID | None) -> str | None:
+def _code(names: Mapping[UUID, Name], id: UUID | None) -> str | None:
     if id is None:
         return None
     name = names.get(id)
     return name.code if name else str(id)
 
 
-def present_provenance(lineage_: Lineage, shares: dict[str, list[OriginShare]]) -> Provenance:
-    root = lineage_.batches[lineage_.root]
-    names = lineage_.names
+def present_provenance(
+    root: BatchRow, names: Mapping[UUID, Name], shares: dict[str, list[OriginShare]]
+) -> Provenance:
+    """``names``: at least those of the origins' facilities and quotas."""
     by_country: dict[str, dict[str, Decimal]] = {}
     elements = {}
     for element, origins in shares.items():
