@@ -211,11 +211,8 @@ def _projected(
     ledger: Ledger, view: ViewSource, actor: str, lot: str, direction: Direction
 ) -> Lineage:
     id = batch_id(ledger, actor, lot)
-    traced = (
-        genealogy.upstream(view(), id)
-        if direction == "upstream"
-        else genealogy.downstream(view(), id)
-    )
+    walk = genealogy.upstream if direction == "upstream" else genealogy.downstream
+    traced = walk(view(), id, compositions=False)
     if traced.root not in traced.batches:
         raise NotFound("", "exists", f"batch {actor}/{lot} is not in the genealogy yet")
     return traced

@@ -346,8 +346,8 @@ def batch_as_of(
     if result.batch is not None:
         body["state"] = batches.state(ledger, result.batch, principal)
         current = view()
-        traced = genealogy.upstream(current, id)
-        root = traced.batches.get(id)
+        traced = genealogy.upstream(current, id, compositions=False)
+        root = current.batches([id]).get(id)  # with its composition, for the provenance
         if root is not None:
             upstream = batches.present_trace(traced, principal, "upstream")
             for node in upstream["nodes"]:

@@ -147,6 +147,30 @@ def _walk(towards: str) -> Query[Edge]:
 ANCESTORS = _walk("up")
 DESCENDANTS = _walk("down")
 
+#: Left out of a traced batch's row (None there): a trace does not show them, and the
+#: composition is most of the cost of reading a row.
+_UNTRACED = {"composition", "created_at"}
+
+
+def _traced(towards: str) -> Query[BatchRow]:
+    """The given batch and every batch on a path from (``up``: to) it, by one recursive
+    query, without the columns a trace does not show."""
+    near, far = ("child_id", "parent_id") if towards == "up" else ("parent_id", "child_id")
+    columns = ", ".join("NULL" if c.name in _UNTRACED else f"b.{c.name}" for c in BATCHES.columns)
+
+    def render(dialect: Dialect) -> str:
+        return (
+            f"WITH RECURSIVE {towards}(id) AS (SELECT {dialect.param(Kind.UUID)} "
+            f"UNION SELECT e.{far} FROM edges e JOIN {towards} ON e.{near} = {towards}.id) "
+            f"SELECT {columns} FROM batches b JOIN {towards} ON b.id = {towards}.id"
+        )
+
+    return Query(BATCHES, render)
+
+
+TRACED_UP = _traced("up")
+TRACED_DOWN = _traced("down")
+
 #: A batch's ``created_at`` is kept as reported, with its own UTC offset (-12:00 to
 #: +14:00); SQLite compares it as text, so the period is widened by more than any offset
 #: in SQL and cut exactly in Python.
@@ -332,6 +356,10 @@ class GenealogyTables(TableView[Writer], GenealogyView):
 
     def descendants(self, batch_id: UUID) -> list[Edge]:
         return self._query(DESCENDANTS, (batch_id,))
+
+    def traced(self, batch_id: UUID, towards: str) -> dict[UUID, BatchRow]:
+        rows = self._query(TRACED_UP if towards == "up" else TRACED_DOWN, (batch_id,))
+        return {row.id: row for row in rows}
 
     def trades(self, ids: Iterable[UUID]) -> list[Trade]:
         # Sorted here rather than in SQL: SQLite reads long id lists in chunks.

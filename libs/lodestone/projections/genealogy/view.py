@@ -40,6 +40,12 @@ class GenealogyView(View[Writer]):
         """Every edge on a path from ``batch_id`` to a leaf, ordered by (parent, child)."""
 
     @abstractmethod
+    def traced(self, batch_id: UUID, towards: str) -> dict[UUID, BatchRow]:
+        """``batch_id``'s row and those of every batch on a path to it (``towards``
+        "up") or from it ("down"), in one query, without composition and creation time
+        (None there: a trace shows neither)."""
+
+    @abstractmethod
     def trades(self, ids: Iterable[UUID]) -> list[Trade]:
         """The trades of these batches, in the order they occurred (then by batch and
         version)."""
