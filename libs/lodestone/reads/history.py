@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import StoredEvent
 
@@ -181,8 +182,9 @@ class AsOf:
 
 
 def _times(row: Row) -> tuple[str, str | None]:
-    # Only the two times, without building the domain event: json of the stored state.
-    state = json.loads(row.state)
+    # Only the two times, without building the domain event: json of the stored state
+    # (orjson: a thousand events' states are read for one as-of answer).
+    state = orjson.loads(row.state)
     timestamp = state["timestamp"]["_data_"]
     occurred = state.get("occurred_at")
     return timestamp, occurred["_data_"] if isinstance(occurred, dict) else None
