@@ -12,11 +12,13 @@ answers show 6, so they agree (tests hold them equal on the demo and on random g
 from __future__ import annotations
 
 import decimal
-import json
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
+
+import orjson
 
 from lodestone.domain.values import EXACT, RARE_EARTHS, ZERO
 from lodestone.projections.genealogy.rows import BatchRow, Edge
@@ -247,7 +249,7 @@ def answer(row: BatchRow, shares: Shares) -> dict[str, list[OriginShare]]:
 def encode(shares: Shares) -> str:
     """Kept shares as text (JSON, decimals as strings, in a fixed order): the same text
     for the same shares on every database, so fingerprints agree."""
-    return json.dumps(
+    return orjson.dumps(
         {
             element: sorted(
                 (
@@ -257,10 +259,8 @@ def encode(shares: Shares) -> str:
                 key=lambda entry: ["" if part is None else part for part in entry],
             )
             for element, origins in sorted(shares.items())
-        },
-        separators=(",", ":"),
-        default=str,
-    )
+        }
+    ).decode()
 
 
 def decode(text: str) -> Shares:
@@ -269,11 +269,13 @@ def decode(text: str) -> Shares:
             (kind, _uuid(facility), _uuid(licence), country): Decimal(share)
             for kind, facility, licence, country, share in origins
         }
-        for element, origins in json.loads(text).items()
+        for element, origins in orjson.loads(text).items()
     }
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _text(id: UUID | None) -> str | None:
+    # The same few mines and quotas are the origins of every batch: spelt once each.
     return None if id is None else str(id)
 
 
