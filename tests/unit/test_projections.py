@@ -88,7 +88,7 @@ def test_the_registry_lists_the_genealogy() -> None:
     assert [e.name for e in REGISTRY.select()] == REGISTRY.names()
     assert [e.name for e in REGISTRY.select(["genealogy", "genealogy"])] == ["genealogy"]
     assert REGISTRY["genealogy"].projection is GenealogyProjection
-    assert REGISTRY["genealogy"].version == 1
+    assert REGISTRY["genealogy"].version == 2
 
 
 def test_the_registry_lists_the_anomalies() -> None:
