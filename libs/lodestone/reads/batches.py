@@ -9,6 +9,7 @@ countries and origins (mines are not clients).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -228,13 +229,7 @@ def present_trace(lineage_: Lineage, principal: Principal, direction: str) -> Tr
     """A trace of hundreds or thousands of batches: built directly as JSON-ready text
     (ids spelt once each, decimals formatted once), not converted afterwards."""
     names = lineage_.names
-    text: dict[UUID, str] = {}
-
-    def tid(id: UUID) -> str:
-        spelt = text.get(id)
-        if spelt is None:
-            spelt = text[id] = str(id)
-        return spelt
+    tid = _spelt
 
     parties_of: dict[UUID, str] = {}
     party = {id: _party(name) for id, name in names.items()}
@@ -309,6 +304,13 @@ def present_trace(lineage_: Lineage, principal: Principal, direction: str) -> Tr
         "nodes": nodes,
         "edges": edges,
     }
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _spelt(id: UUID) -> str:
+    # A trace spells each id once or more, and the same batches recur in the traces
+    # asked for (every lot of a chain shares its upstream): each spelt once.
+    return str(id)
 
 
 def _decimal(value: Decimal | None) -> str | None:
