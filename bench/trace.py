@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/trace.py            # first run builds the store (a few minutes)
     .venv/bin/python bench/trace.py --quick    # 10,000 filler lots, 30 requests per query
+    .venv/bin/python bench/trace.py --million  # a store of about 1,000,000 events (long build)
 
 1. Build (or reuse) the store directly on the SQLite file with
    ``Ledger.execute(admin, commands, bulk=True)`` in chunks of up to 10,000 commands:
@@ -378,7 +379,9 @@ def measure(
 VIEW_LABELS = {
     "ancestors": "view.ancestors: recursive CTE -> Edge objects",
     "descendants": "view.descendants: recursive CTE -> Edge objects",
+    "traced": "view.traced: recursive CTE joined to the rows -> BatchRow",
     "batches": "view.batches: rows -> BatchRow (UUID, Decimal, JSON)",
+    "shares": "view.shares: the kept provenance shares",
     "names": "view.names",
     "trades": "view.trades",
 }
@@ -394,6 +397,7 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
     from lodestone.gateway.runtime import Runtime
     from lodestone.projections import genealogy
     from lodestone.reads import batches
+    from lodestone.reads.json import encoded
 
     runtime = Runtime(Settings(data_dir=data_dir))
     auditor = Principal("bench-auditor", Role.AUDITOR)
@@ -413,18 +417,19 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
                     VIEW_LABELS,
                     acc,
                 )
-                walk = genealogy.downstream if name == "downstream" else genealogy.upstream
-                lineage = walk(view, root)
                 if name == "provenance":
-                    shares = step(
-                        "genealogy.provenance: mass balance per element (Decimal)",
-                        genealogy.provenance,
-                        lineage,
-                    )
+                    # A lookup of the shares the view keeps, as the route does.
+                    row = view.batches([root])[root]
                     body = step(
-                        "batches.present_provenance", batches.present_provenance, lineage, shares
+                        "batches.kept_provenance (kept shares, names)",
+                        batches.kept_provenance,
+                        view,
+                        row,
                     )
+                    step("json.dumps of the answer", json.dumps, body)
                 else:
+                    walk = genealogy.downstream if name == "downstream" else genealogy.upstream
+                    lineage = walk(view, root, compositions=False)
                     body = step(
                         "batches.present_trace",
                         batches.present_trace,
@@ -432,7 +437,7 @@ def breakdown(data_dir: Path, reps: int) -> list[tuple[str, dict[str, float]]]:
                         auditor,
                         name,
                     )
-                step("json.dumps of the answer", json.dumps, body)
+                    step("reads.json.encoded of the answer (orjson)", encoded, body)
                 acc["total"] = time.perf_counter() - t0
                 runs.append(acc)
             out.append((name, step_medians(runs, warmup=2)))
@@ -451,6 +456,11 @@ def main() -> None:
     ap.add_argument(
         "--quick", action="store_true", help="10,000 filler lots, 30 requests per query"
     )
+    ap.add_argument(
+        "--million",
+        action="store_true",
+        help="about 1,000,000 events: 500,000 filler lots over 500 mines (the goal's store)",
+    )
     ap.add_argument("--filler", type=int, help="filler ore lots (default 100,000; quick 10,000)")
     ap.add_argument(
         "--filler-mines", type=int, help="mines the filler is spread over (default 100; quick 10)"
@@ -468,8 +478,11 @@ def main() -> None:
         help="on a cached store, do not rebuild the read model",
     )
     args = ap.parse_args()
-    filler = args.filler or (10_000 if args.quick else 100_000)
-    filler_mines = args.filler_mines or (10 if args.quick else 100)
+    if args.quick and args.million:
+        ap.error("--quick or --million, not both")
+    # A filler lot records two events (the batch and its quota draw).
+    filler = args.filler or (10_000 if args.quick else 500_000 if args.million else 100_000)
+    filler_mines = args.filler_mines or (10 if args.quick else 500 if args.million else 100)
     requests = args.requests or (30 if args.quick else 200)
     if args.ore % (GROUP * len(MINES)):
         ap.error(f"--ore must be a multiple of {GROUP * len(MINES)}")

@@ -88,7 +88,7 @@ def test_the_registry_lists_the_genealogy() -> None:
     assert [e.name for e in REGISTRY.select()] == REGISTRY.names()
     assert [e.name for e in REGISTRY.select(["genealogy", "genealogy"])] == ["genealogy"]
     assert REGISTRY["genealogy"].projection is GenealogyProjection
-    assert REGISTRY["genealogy"].version == 1
+    assert REGISTRY["genealogy"].version == 2
 
 
 def test_the_registry_lists_the_anomalies() -> None:
@@ -107,7 +107,7 @@ def test_each_projection_consumes_in_a_group_named_after_it_and_its_version(
 ) -> None:
     monkeypatch.delenv("LODESTONE_PROJECTOR_GROUP", raising=False)
 
-    assert consumer_group(Settings(), REGISTRY["genealogy"]) == "lodestone.genealogy.v1"
+    assert consumer_group(Settings(), REGISTRY["genealogy"]) == "lodestone.genealogy.v2"
     assert consumer_group(Settings(projector_group="g"), REGISTRY["genealogy"]) == "g"
 
 

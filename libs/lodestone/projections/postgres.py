@@ -173,6 +173,7 @@ class PostgresView(TableView[W]):
                 else:
                     for write, rows in batches:
                         cursor.executemany(self._sql[write], rows)
+                self._derive(session, buffer)
                 cursor.executemany(
                     self._save_position, [(name, s, p) for s, p in positions.items()]
                 )

@@ -124,6 +124,7 @@ class SQLiteView(TableView[W]):
             else:
                 for write, rows in batches:
                     self._db.executemany(self._sql[write], rows)
+            self._derive(session, buffer)
             self._db.executemany(self._save_position, [(name, s, p) for s, p in positions.items()])
 
     def at(self, source: str, position: int) -> None:

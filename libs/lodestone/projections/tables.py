@@ -32,6 +32,7 @@ from lodestone.projections.base import View
 
 if TYPE_CHECKING:
     from lodestone.projections.changes import Page
+    from lodestone.projections.tracking import Session
 
 R = TypeVar("R")
 W = TypeVar("W")
@@ -271,6 +272,13 @@ class TableView(View[W]):
     @abstractmethod
     def _rows_in(self, table: Table[R], column: str, values: Iterable[Any]) -> list[R]:
         """Rows of ``table`` whose ``column`` is one of ``values``, in no given order."""
+
+    def _derive(self, session: Session, buffer: Buffer) -> None:
+        """Rows the view computes from the rows it holds, in each write transaction after
+        the projection's rows are written (so they are never out of step with them, in
+        whatever order the events came): none, unless a read model says (the genealogy
+        keeps each batch's provenance shares). Not in the change log."""
+        return None
 
     # --- the change log ----------------------------------------------------------------
 

@@ -9,7 +9,8 @@ countries and origins (mines are not clients).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, cast
 from uuid import UUID
@@ -19,7 +20,7 @@ from lodestone.domain.batches import Batch
 from lodestone.domain.refusals import NotFound
 from lodestone.ledger import Ledger
 from lodestone.projections import genealogy
-from lodestone.projections.genealogy import Lineage, Name, OriginShare, Trade
+from lodestone.projections.genealogy import BatchRow, Lineage, Name, OriginShare, Trade
 from lodestone.reads.json import decimal_text, plain
 from lodestone.reads.types import (
     BatchState,
@@ -187,20 +188,32 @@ def provenance(
     ledger: Ledger, view: ViewSource, actor: str, lot: str, principal: Principal
 ) -> Provenance:
     """For each rare earth in the batch, the share of each origin (mine with its quota
-    and country, or recycling intake) in its content, by mass balance."""
-    traced = _projected(ledger, view, actor, lot, "upstream")
-    return present_provenance(traced, genealogy.provenance(traced))
+    and country, or recycling intake) in its content, by mass balance: the shares the
+    genealogy keeps for it, not a walk of its upstream."""
+    id = batch_id(ledger, actor, lot)
+    current = view()
+    root = current.batches([id]).get(id)
+    if root is None:
+        raise NotFound("", "exists", f"batch {actor}/{lot} is not in the genealogy yet")
+    return kept_provenance(current, root)
+
+
+def kept_provenance(view: genealogy.GenealogyView, root: BatchRow) -> Provenance:
+    """The provenance answer of the batch in ``root`` from the shares the view keeps."""
+    # Every batch the view holds has its shares, written in the same transaction.
+    shares = genealogy.answer(root, view.shares([root.id])[root.id])
+    named = {
+        i for origins in shares.values() for o in origins for i in (o.facility_id, o.licence_id)
+    }
+    return present_provenance(root, view.names(i for i in named if i is not None), shares)
 
 
 def _projected(
     ledger: Ledger, view: ViewSource, actor: str, lot: str, direction: Direction
 ) -> Lineage:
     id = batch_id(ledger, actor, lot)
-    traced = (
-        genealogy.upstream(view(), id)
-        if direction == "upstream"
-        else genealogy.downstream(view(), id)
-    )
+    walk = genealogy.upstream if direction == "upstream" else genealogy.downstream
+    traced = walk(view(), id, compositions=False)
     if traced.root not in traced.batches:
         raise NotFound("", "exists", f"batch {actor}/{lot} is not in the genealogy yet")
     return traced
@@ -216,13 +229,7 @@ def present_trace(lineage_: Lineage, principal: Principal, direction: str) -> Tr
     """A trace of hundreds or thousands of batches: built directly as JSON-ready text
     (ids spelt once each, decimals formatted once), not converted afterwards."""
     names = lineage_.names
-    text: dict[UUID, str] = {}
-
-    def tid(id: UUID) -> str:
-        spelt = text.get(id)
-        if spelt is None:
-            spelt = text[id] = str(id)
-        return spelt
+    tid = _spelt
 
     parties_of: dict[UUID, str] = {}
     party = {id: _party(name) for id, name in names.items()}
@@ -299,6 +306,13 @@ def present_trace(lineage_: Lineage, principal: Principal, direction: str) -> Tr
     }
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _spelt(id: UUID) -> str:
+    # A trace spells each id once or more, and the same batches recur in the traces
+    # asked for (every lot of a chain shares its upstream): each spelt once.
+    return str(id)
+
+
 def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else decimal_text(value)
 
@@ -328,16 +342,17 @@ def _trade(trade: Trade, names: dict[UUID, Name], principal: Principal) -> Trade
     )
 
 
-def _code(names: dict[UUID, Name], id: UUID | None) -> str | None:
+def _code(names: Mapping[UUID, Name], id: UUID | None) -> str | None:
     if id is None:
         return None
     name = names.get(id)
     return name.code if name else str(id)
 
 
-def present_provenance(lineage_: Lineage, shares: dict[str, list[OriginShare]]) -> Provenance:
-    root = lineage_.batches[lineage_.root]
-    names = lineage_.names
+def present_provenance(
+    root: BatchRow, names: Mapping[UUID, Name], shares: dict[str, list[OriginShare]]
+) -> Provenance:
+    """``names``: at least those of the origins' facilities and quotas."""
     by_country: dict[str, dict[str, Decimal]] = {}
     elements = {}
     for element, origins in shares.items():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 
 def decimal_text(value: Decimal) -> str:
@@ -27,3 +30,14 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
     return value
+
+
+def encoded(answer: Any) -> bytes:
+    """A large answer (a trace, a history, an as-of state) already made of JSON values
+    (``plain``: decimals as strings) as compact UTF-8 JSON bytes, as the gateway's own
+    serialiser writes them, several times faster. An integer beyond 64 bits, which
+    orjson refuses, is written by the standard library instead."""
+    try:
+        return orjson.dumps(answer)
+    except orjson.JSONEncodeError:
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()

@@ -18,7 +18,9 @@ from lodestone.projections.genealogy.rows import BatchRow, Edge, Name, Trade
 from lodestone.projections.genealogy.view import Writer
 
 NAME = "genealogy"
-VERSION = 1  # bump when the rows change meaning: a rebuild from position 0 follows
+# Bump when the rows change meaning: a rebuild from position 0 follows.
+# 2: each batch's provenance shares kept beside its row (batch_provenance).
+VERSION = 2
 
 #: Batch fields a correction may change that the view keeps.
 CORRECTED_COLUMNS = frozenset(

@@ -1,6 +1,6 @@
 """The genealogy's rows: batches, the input->output edges between them with the masses
-taken, trades (sales, exports, receipts) and the names of actors, facilities and
-licences."""
+taken, trades (sales, exports, receipts), the names of actors, facilities and
+licences, and each batch's provenance shares (derived by the view from the others)."""
 
 from __future__ import annotations
 
@@ -62,3 +62,9 @@ class Name:
     code: str
     name: str
     country: str
+
+
+@dataclass(frozen=True)
+class ProvenanceRow:
+    batch_id: UUID
+    shares: str  # per element, each origin's exact share: ``provenance.encode``

@@ -8,13 +8,15 @@ Each table's columns are its row type's fields, in order (a test holds them equa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from operator import attrgetter
+from typing import Any, TypeVar
 from uuid import UUID
 
 from lodestone.projections.genealogy.projection import NAME, VERSION
-from lodestone.projections.genealogy.rows import BatchRow, Edge, Name, Trade
+from lodestone.projections.genealogy.provenance import Shares, decode, encode, pooled
+from lodestone.projections.genealogy.rows import BatchRow, Edge, Name, ProvenanceRow, Trade
 from lodestone.projections.genealogy.view import GenealogyView, Writer
 from lodestone.projections.tables import (
     Buffer,
@@ -24,11 +26,16 @@ from lodestone.projections.tables import (
     Kind,
     Layout,
     Query,
+    Row,
     Table,
     TableView,
     insert_new,
+    to_text,
     upsert,
 )
+from lodestone.projections.tracking import Session
+
+T = TypeVar("T")
 
 BATCHES = Table(
     "batches",
@@ -100,12 +107,26 @@ NAMES = Table(
     row=Name,
 )
 
+#: Each batch's provenance shares, derived by the view from the rows above whenever a
+#: transaction writes a batch's composition or an edge into it (see ``_derive``).
+PROVENANCE = Table(
+    "batch_provenance",
+    (
+        Column("batch_id", Kind.UUID, not_null=True),
+        Column("shares", Kind.TEXT, not_null=True),
+    ),
+    key=("batch_id",),
+    row=ProvenanceRow,
+)
+
 # A value the event does not give is None and leaves the stored one alone; only a
 # newer version of the batch changes the row, so a repeat is a no-op.
 UPSERT_BATCH = upsert(BATCHES, keep_nulls=True, newer="version")
 INSERT_EDGE = insert_new(EDGES)
 INSERT_TRADE = insert_new(TRADES)
 UPSERT_NAME = upsert(NAMES)
+# Written by the view, not the projection: the same shares again write nothing.
+UPSERT_PROVENANCE = upsert(PROVENANCE)
 
 
 def _walk(towards: str) -> Query[Edge]:
@@ -125,6 +146,30 @@ def _walk(towards: str) -> Query[Edge]:
 
 ANCESTORS = _walk("up")
 DESCENDANTS = _walk("down")
+
+#: Left out of a traced batch's row (None there): a trace does not show them, and the
+#: composition is most of the cost of reading a row.
+_UNTRACED = {"composition", "created_at"}
+
+
+def _traced(towards: str) -> Query[BatchRow]:
+    """The given batch and every batch on a path from (``up``: to) it, by one recursive
+    query, without the columns a trace does not show."""
+    near, far = ("child_id", "parent_id") if towards == "up" else ("parent_id", "child_id")
+    columns = ", ".join("NULL" if c.name in _UNTRACED else f"b.{c.name}" for c in BATCHES.columns)
+
+    def render(dialect: Dialect) -> str:
+        return (
+            f"WITH RECURSIVE {towards}(id) AS (SELECT {dialect.param(Kind.UUID)} "
+            f"UNION SELECT e.{far} FROM edges e JOIN {towards} ON e.{near} = {towards}.id) "
+            f"SELECT {columns} FROM batches b JOIN {towards} ON b.id = {towards}.id"
+        )
+
+    return Query(BATCHES, render)
+
+
+TRACED_UP = _traced("up")
+TRACED_DOWN = _traced("down")
 
 #: A batch's ``created_at`` is kept as reported, with its own UTC offset (-12:00 to
 #: +14:00); SQLite compares it as text, so the period is widened by more than any offset
@@ -186,10 +231,99 @@ class _Writer:
         self._names.append(_NAME(name))
 
 
+_COMPOSITION = BATCHES.column_names.index("composition")
+#: SQLite's default limit on the parameters of one statement is 999.
+_CHUNK = 900
+
+
+class _Derivation:
+    """Recomputes, inside a write transaction and over what it has written, the shares
+    of some batches and of every batch below them, inputs before outputs."""
+
+    def __init__(self, session: Session, decoders: dict[Table[Any], Callable[[Row], Any]]):
+        self._session = session
+        self._decoders = decoders
+        self._postgres = session.dialect.name == "postgres"
+
+    def recompute(self, touched: set[UUID]) -> None:
+        # Most writes make a new batch, which nothing is made of yet: one level each.
+        below = set(touched)
+        frontier = set(touched)
+        while frontier:
+            frontier = {e.child_id for e in self._select(EDGES, "parent_id", frontier)} - below
+            below |= frontier
+        inputs: dict[UUID, list[Edge]] = {}
+        for edge in self._select(EDGES, "child_id", below):
+            inputs.setdefault(edge.child_id, []).append(edge)
+        parents = {e.parent_id for edges in inputs.values() for e in edges}
+        rows: dict[UUID, BatchRow] = {
+            row.id: row for row in self._select(BATCHES, "id", below | parents)
+        }
+        shares: dict[UUID, Shares] = {
+            row.batch_id: decode(row.shares)
+            for row in self._select(PROVENANCE, "batch_id", parents - below)
+        }
+        written = []
+        for node in _inputs_first(below, inputs):
+            row = rows.get(node)
+            if row is None:  # an edge came before the batch it made: its turn comes
+                continue
+            edges = sorted(inputs.get(node, ()), key=lambda e: e.parent_id)
+            shares[node] = pooled(
+                row, [(e.kg, rows.get(e.parent_id), shares.get(e.parent_id, {})) for e in edges]
+            )
+            written.append((node, encode(shares[node])))
+        if written:
+            dialect = self._session.dialect
+            params = written if self._postgres else [(to_text(i), t) for i, t in written]
+            self._session.executemany(UPSERT_PROVENANCE.render(dialect), params)
+
+    def _select(self, table: Table[T], column: str, values: Iterable[Any]) -> list[T]:
+        decode = self._decoders[table]
+        columns = table.select_list()
+        if self._postgres:
+            query = f"SELECT {columns} FROM {table.name} WHERE {column} = ANY(%s)"
+            return [decode(row) for row in self._session.rows(query, (list(values),))]
+        keys = [to_text(v) for v in values]
+        found: list[T] = []
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            query = (
+                f"SELECT {columns} FROM {table.name} "
+                f"WHERE {column} IN ({', '.join('?' * len(chunk))})"
+            )
+            found += [decode(row) for row in self._session.rows(query, chunk)]
+        return found
+
+
+def _inputs_first(nodes: set[UUID], inputs: dict[UUID, list[Edge]]) -> list[UUID]:
+    """``nodes`` ordered so that each comes after those of its inputs among them (Kahn's
+    order; sorted within a round, so the same every time)."""
+    waiting = {
+        node: {e.parent_id for e in inputs.get(node, ()) if e.parent_id in nodes} for node in nodes
+    }
+    outputs: dict[UUID, list[UUID]] = {}
+    for node, parents in waiting.items():
+        for parent in parents:
+            outputs.setdefault(parent, []).append(node)
+    ready = sorted(node for node, parents in waiting.items() if not parents)
+    order: list[UUID] = []
+    while ready:
+        order += ready
+        next_round = []
+        for node in ready:
+            for child in outputs.get(node, ()):
+                waiting[child].discard(node)
+                if not waiting[child]:
+                    next_round.append(child)
+        ready = sorted(next_round)
+    return order
+
+
 LAYOUT: Layout[Writer] = Layout(
     NAME,
     VERSION,
-    tables=(BATCHES, EDGES, TRADES, NAMES),
+    tables=(BATCHES, EDGES, TRADES, NAMES, PROVENANCE),
     writes=(UPSERT_BATCH, INSERT_EDGE, INSERT_TRADE, UPSERT_NAME),
     writer=_Writer,
 )
@@ -199,6 +333,20 @@ class GenealogyTables(TableView[Writer], GenealogyView):
     """The genealogy's queries over its tables, the same on every database."""
 
     layout = LAYOUT
+    _decoders: dict[Table[Any], Callable[[Row], Any]]  # each database's, per table
+
+    def _derive(self, session: Session, buffer: Buffer) -> None:
+        # A batch's shares depend on its composition, the edges into it and its inputs'
+        # compositions and shares: what a write of a composition (a batch made or
+        # corrected) or of an edge changes, for that batch and every batch below it.
+        touched = {row[0] for row in buffer.rows[UPSERT_BATCH] if row[_COMPOSITION] is not None}
+        touched.update(row[1] for row in buffer.rows[INSERT_EDGE])
+        if touched:
+            _Derivation(session, self._decoders).recompute(touched)
+
+    def shares(self, ids: Iterable[UUID]) -> dict[UUID, Shares]:
+        rows = self._rows_in(PROVENANCE, "batch_id", ids)
+        return {row.batch_id: decode(row.shares) for row in rows}
 
     def batches(self, ids: Iterable[UUID]) -> dict[UUID, BatchRow]:
         return {row.id: row for row in self._rows_in(BATCHES, "id", ids)}
@@ -208,6 +356,10 @@ class GenealogyTables(TableView[Writer], GenealogyView):
 
     def descendants(self, batch_id: UUID) -> list[Edge]:
         return self._query(DESCENDANTS, (batch_id,))
+
+    def traced(self, batch_id: UUID, towards: str) -> dict[UUID, BatchRow]:
+        rows = self._query(TRACED_UP if towards == "up" else TRACED_DOWN, (batch_id,))
+        return {row.id: row for row in rows}
 
     def trades(self, ids: Iterable[UUID]) -> list[Trade]:
         # Sorted here rather than in SQL: SQLite reads long id lists in chunks.

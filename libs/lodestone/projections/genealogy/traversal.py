@@ -19,16 +19,24 @@ class Lineage:
     trades: list[Trade] = field(default_factory=list)
 
 
-def upstream(view: GenealogyView, batch_id: UUID) -> Lineage:
+def upstream(view: GenealogyView, batch_id: UUID, *, compositions: bool = True) -> Lineage:
+    """``compositions=False``: the rows as a trace shows them (no composition, no
+    creation time), read faster; the provenance walk needs them."""
     edges = view.ancestors(batch_id)
-    ids = {batch_id} | {e.parent_id for e in edges}
-    return _with_trades(view, _lineage(view, batch_id, ids, edges))
+    if compositions:
+        batches = view.batches({batch_id} | {e.parent_id for e in edges})
+    else:
+        batches = view.traced(batch_id, "up")
+    return _with_trades(view, _lineage(view, batch_id, batches, edges))
 
 
-def downstream(view: GenealogyView, batch_id: UUID) -> Lineage:
+def downstream(view: GenealogyView, batch_id: UUID, *, compositions: bool = True) -> Lineage:
     edges = view.descendants(batch_id)
-    ids = {batch_id} | {e.child_id for e in edges}
-    return _with_trades(view, _lineage(view, batch_id, ids, edges))
+    if compositions:
+        batches = view.batches({batch_id} | {e.child_id for e in edges})
+    else:
+        batches = view.traced(batch_id, "down")
+    return _with_trades(view, _lineage(view, batch_id, batches, edges))
 
 
 def _with_trades(view: GenealogyView, lineage: Lineage) -> Lineage:
@@ -39,8 +47,9 @@ def _with_trades(view: GenealogyView, lineage: Lineage) -> Lineage:
     return lineage
 
 
-def _lineage(view: GenealogyView, root: UUID, ids: set[UUID], edges: list[Edge]) -> Lineage:
-    batches = view.batches(ids)
+def _lineage(
+    view: GenealogyView, root: UUID, batches: dict[UUID, BatchRow], edges: list[Edge]
+) -> Lineage:
     refs: set[UUID] = set()
     for row in batches.values():
         refs.update(

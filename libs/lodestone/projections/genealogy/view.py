@@ -6,11 +6,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from lodestone.projections.base import View
 from lodestone.projections.genealogy.rows import BatchRow, Edge, Name, Trade
+
+if TYPE_CHECKING:
+    from lodestone.projections.genealogy.provenance import Shares
 
 
 class Writer(Protocol):
@@ -37,12 +40,24 @@ class GenealogyView(View[Writer]):
         """Every edge on a path from ``batch_id`` to a leaf, ordered by (parent, child)."""
 
     @abstractmethod
+    def traced(self, batch_id: UUID, towards: str) -> dict[UUID, BatchRow]:
+        """``batch_id``'s row and those of every batch on a path to it (``towards``
+        "up") or from it ("down"), in one query, without composition and creation time
+        (None there: a trace shows neither)."""
+
+    @abstractmethod
     def trades(self, ids: Iterable[UUID]) -> list[Trade]:
         """The trades of these batches, in the order they occurred (then by batch and
         version)."""
 
     @abstractmethod
     def names(self, ids: Iterable[UUID]) -> dict[UUID, Name]: ...
+
+    @abstractmethod
+    def shares(self, ids: Iterable[UUID]) -> dict[UUID, Shares]:
+        """The kept provenance shares of these batches (see ``provenance.pooled``): every
+        batch the view holds has them, kept up to date in the transaction that writes
+        what they depend on."""
 
     @abstractmethod
     def created_by(

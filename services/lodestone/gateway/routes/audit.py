@@ -19,7 +19,7 @@ from lodestone.gateway.downloads import disposition
 from lodestone.gateway.problems import READ_ERRORS
 from lodestone.reads import batches
 from lodestone.reads import history as hist
-from lodestone.reads.json import plain
+from lodestone.reads.json import encoded, plain
 from lodestone.reads.types import (
     AsOfAnswer,
     Checkpoints,
@@ -34,6 +34,12 @@ AUDITORS = (Role.AUDITOR, Role.REGULATOR, Role.ADMIN)
 #: larger number names nothing, and must be a 422, not an overflow in the driver.
 MAX_POSITION = 2**63 - 1
 router = APIRouter(tags=["audit"], dependencies=[Depends(roles(*AUDITORS))], responses=READ_ERRORS)
+
+
+def _json(answer: object) -> Response:
+    # A history of a thousand events, an as-of state with its whole upstream: written
+    # by orjson, not validated again on the way out (response_model documents them).
+    return Response(encoded(answer), media_type="application/json")
 
 
 @router.get(
@@ -51,12 +57,14 @@ def history(
             description="Also the events of every batch upstream or downstream, merged in store order"
         ),
     ] = "none",
-) -> History:
+) -> Response:
     """Each event with its store ``position``, ``occurred_at`` (event time: when the step
     happened, as reported), ``recorded_at`` (record time: when the ledger stored it), who
     reported it and with which role, its ``hash`` and ``prev`` (the previous event's hash
     in the same batch) and ``intact`` (the stored row still matches its hash)."""
-    return hist.batch_history(runtime.ledger, runtime.rows, runtime.fresh_view, actor, lot, lineage)
+    return _json(
+        hist.batch_history(runtime.ledger, runtime.rows, runtime.fresh_view, actor, lot, lineage)
+    )
 
 
 @router.get(
@@ -80,21 +88,23 @@ def as_of(
         int | None,
         Query(ge=1, le=MAX_POSITION, description="The state after this version of the batch"),
     ] = None,
-) -> AsOfAnswer:
+) -> Response:
     """Give exactly one of ``known_at`` (record time), ``happened_at`` (event time) or
     ``version``. With the batch's state comes its upstream trace and provenance shares,
     which are fixed when a batch is made, and its downstream as far as it was recorded
     (or had happened) by then."""
-    return hist.batch_as_of(
-        runtime.ledger,
-        runtime.rows,
-        runtime.fresh_view,
-        actor,
-        lot,
-        principal,
-        known_at=known_at,
-        happened_at=happened_at,
-        version=version,
+    return _json(
+        hist.batch_as_of(
+            runtime.ledger,
+            runtime.rows,
+            runtime.fresh_view,
+            actor,
+            lot,
+            principal,
+            known_at=known_at,
+            happened_at=happened_at,
+            version=version,
+        )
     )
 
 

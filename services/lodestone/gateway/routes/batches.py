@@ -6,14 +6,21 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from lodestone.gateway.deps import PrincipalDep, RuntimeDep
 from lodestone.gateway.problems import READ_ERRORS
 from lodestone.reads import batches
+from lodestone.reads.json import encoded
 from lodestone.reads.types import BatchState, Provenance, Trace
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=READ_ERRORS)
+
+
+def _json(answer: object) -> Response:
+    # Traces run to hundreds of KiB: written by orjson, not validated again on the way
+    # out (the query layer's TypedDicts are checked by mypy; response_model documents).
+    return Response(encoded(answer), media_type="application/json")
 
 
 @router.get("", summary="Find a batch by its id", response_model=BatchState)
@@ -33,18 +40,24 @@ def get_batch(actor: str, lot: str, runtime: RuntimeDep, principal: PrincipalDep
 
 
 @router.get("/{actor}/{lot}/upstream", summary="Trace upstream to the mines", response_model=Trace)
-def trace_upstream(actor: str, lot: str, runtime: RuntimeDep, principal: PrincipalDep) -> Trace:
+def trace_upstream(actor: str, lot: str, runtime: RuntimeDep, principal: PrincipalDep) -> Response:
     """Every ancestor back to the mines (and recycling intakes), with the mass each step
     took from each input."""
-    return batches.trace(runtime.ledger, runtime.fresh_view, actor, lot, principal, "upstream")
+    return _json(
+        batches.trace(runtime.ledger, runtime.fresh_view, actor, lot, principal, "upstream")
+    )
 
 
 @router.get(
     "/{actor}/{lot}/downstream", summary="Trace downstream to the end clients", response_model=Trace
 )
-def trace_downstream(actor: str, lot: str, runtime: RuntimeDep, principal: PrincipalDep) -> Trace:
+def trace_downstream(
+    actor: str, lot: str, runtime: RuntimeDep, principal: PrincipalDep
+) -> Response:
     """Every descendant, with sales, exports and receipts, to whoever holds the material now."""
-    return batches.trace(runtime.ledger, runtime.fresh_view, actor, lot, principal, "downstream")
+    return _json(
+        batches.trace(runtime.ledger, runtime.fresh_view, actor, lot, principal, "downstream")
+    )
 
 
 @router.get(
