@@ -48,9 +48,9 @@ def test_a_trade_ledger_table_has_its_row_type_s_fields_as_columns(table: Any) -
     assert table.column_names == [f.name for f in fields(table.row)]
 
 
-def test_the_registry_runs_the_trade_ledger_at_version_1() -> None:
+def test_the_registry_runs_the_trade_ledger_at_version_2() -> None:
     assert REGISTRY["trades"].projection is TradesProjection
-    assert REGISTRY["trades"].version == 1
+    assert REGISTRY["trades"].version == 2
 
 
 def test_the_export_dashboard_covers_exactly_the_controlled_elements() -> None:
@@ -63,9 +63,17 @@ def test_totals_sum_exactly_on_each_database() -> None:
 
     on_sqlite, on_postgres = query.render(SQLITE), query.render(POSTGRES)
 
-    assert "dsum(l.kg)" in on_sqlite and "dsum(dmul(l.kg, e.fraction))" in on_sqlite
-    assert "SUM(l.kg)" in on_postgres and "SUM((l.kg * e.fraction))" in on_postgres
+    assert "dsum(c.line_kg)" in on_sqlite and "dsum(c.kg)" in on_sqlite
+    assert "SUM(c.line_kg)" in on_postgres and "SUM(c.kg)" in on_postgres
     assert on_sqlite.count("?") == on_postgres.count("%s") == len(params) == 2
+
+
+def test_an_element_total_reads_the_contents_alone() -> None:
+    query, _ = totals_query(LineFilter(elements=("Dy",)), ("element", "month"))
+
+    for sql in (query.render(SQLITE), query.render(POSTGRES)):
+        assert " FROM trade_contents c WHERE " in sql
+        assert "JOIN" not in sql and "dmul" not in sql and "fraction" not in sql
 
 
 def test_a_total_not_grouped_by_element_takes_one_element_at_most() -> None:

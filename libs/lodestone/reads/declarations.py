@@ -33,7 +33,7 @@ none; the list of actors is the overseers'.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -277,9 +277,7 @@ def _trades(
     view: TradesView, actor_id: UUID, period: Month
 ) -> tuple[list[TradedLine], list[TradedLine], DeclaredExports]:
     lines = _lines(view, LineFilter(party=actor_id, from_month=period.name, to_month=period.name))
-    compositions = view.compositions(
-        {line.batch_id: line.composition_version for line in lines if line.composition_version}
-    )
+    contents = view.contents((line.batch_id, line.version) for line in lines)
     parties = view.parties(
         {i for line in lines for i in (line.seller_id, line.client_id, line.licence_id) if i}
     )
@@ -298,7 +296,7 @@ def _trades(
     sold: dict[tuple[Any, ...], _Sum] = {}
     shipped: dict[tuple[Any, ...], _Sum] = {}
     for line in lines:
-        composition = compositions.get(line.batch_id, {})
+        content = contents.get((line.batch_id, line.version), {})
         kg = line.kg or ZERO
         material = line.material or ""
         # Lines without a price are summed apart from priced ones, by currency.
@@ -306,10 +304,10 @@ def _trades(
         key: tuple[Any, ...]
         if line.client_id == actor_id and line.kind in ("sale", "receipt"):
             key = (line.seller_id, line.kind, material, *priced)
-            bought.setdefault(key, _Sum()).add(kg, composition, line.price)
+            bought.setdefault(key, _Sum()).add_masses(kg, content, line.price)
         if line.seller_id == actor_id and line.kind == "sale":
             key = (line.client_id, "sale", material, *priced)
-            sold.setdefault(key, _Sum()).add(kg, composition, line.price)
+            sold.setdefault(key, _Sum()).add_masses(kg, content, line.price)
         if line.seller_id == actor_id and line.kind == "export":
             key = (
                 bool(line.controlled),
@@ -320,7 +318,7 @@ def _trades(
                 material,
                 line.customs_code,
             )
-            shipped.setdefault(key, _Sum()).add(kg, composition, shipment=line.shipment)
+            shipped.setdefault(key, _Sum()).add_masses(kg, content, shipment=line.shipment)
 
     def traded(groups: dict[tuple[Any, ...], _Sum]) -> list[TradedLine]:
         rows: list[TradedLine] = []
@@ -522,9 +520,19 @@ class _Sum:
         price: Decimal | None = None,
         shipment: str | None = None,
     ) -> None:
+        self.add_masses(kg, element_masses(kg, composition), price, shipment)
+
+    def add_masses(
+        self,
+        kg: Decimal,
+        elements: Mapping[str, Decimal],
+        price: Decimal | None = None,
+        shipment: str | None = None,
+    ) -> None:
+        """``add`` with the element masses given (a trade line's recorded content)."""
         self.kg = EXACT.add(self.kg, kg)
         self.count += 1
-        for element, mass in element_masses(kg, composition).items():
+        for element, mass in elements.items():
             self.elements[element] = EXACT.add(self.elements.get(element, ZERO), mass)
         if price is not None:
             self.value = EXACT.add(self.value or ZERO, price)

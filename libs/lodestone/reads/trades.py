@@ -34,7 +34,6 @@ from lodestone.domain.values import (
     KNOWN_ELEMENTS,
     ZERO,
     Material,
-    element_masses,
     one_of,
 )
 from lodestone.ledger import Ledger
@@ -114,14 +113,14 @@ def lines(
     source = view()
     found = source.lines(where, limit, offset)
     total = source.count(where)
-    compositions = source.compositions(
-        {line.batch_id: line.composition_version for line in found if line.composition_version}
-    )
+    contents = source.contents((line.batch_id, line.version) for line in found)
     names = _Names(ledger, source, principal)
     names.load(i for line in found for i in (line.seller_id, line.client_id, line.licence_id) if i)
     after = offset + len(found)
     return {
-        "lines": [_line(line, compositions.get(line.batch_id, {}), names) for line in found],
+        "lines": [
+            _line(line, contents.get((line.batch_id, line.version), {}), names) for line in found
+        ],
         "total": total,
         "offset": offset,
         "limit": limit,
@@ -361,7 +360,7 @@ def _ranks(view: TradesView) -> dict[UUID, int]:
     return {id: rank for rank, id in enumerate(ordered, 1)}
 
 
-def _line(line: ListedLine, composition: Mapping[str, Decimal], names: _Names) -> TradeLine:
+def _line(line: ListedLine, contents: Mapping[str, Decimal], names: _Names) -> TradeLine:
     kg = line.kg or ZERO
     return {
         "batch": line.reference,
@@ -372,7 +371,7 @@ def _line(line: ListedLine, composition: Mapping[str, Decimal], names: _Names) -
         "month": line.month,
         "material": line.material,
         "kg": _text(kg),
-        "elements": {e: _text(m) for e, m in sorted(element_masses(kg, composition).items())},
+        "elements": {e: _text(m) for e, m in sorted(contents.items())},
         "seller": names.party(line.seller_id),
         "client": names.party(line.client_id),
         "end_user": line.end_user,

@@ -1,5 +1,6 @@
 """The inventory read model: what each actor holds at each facility, by material and by
-element, now and at any past moment (by event time), from signed, dated movements.
+element, now (stock rows each event keeps up to date) and at any past moment (by event
+time, from signed, dated movements).
 
 ``rows`` (the row types), ``view`` (the writer and the view interface), ``projection``
 (events -> rows) and ``stock`` (steps -> movements -> holdings) need no database;
@@ -8,7 +9,7 @@ element, now and at any past moment (by event time), from signed, dated movement
 """
 
 from lodestone.projections.inventory.projection import NAME, VERSION, InventoryProjection
-from lodestone.projections.inventory.rows import HeldBatch, Movement, Place, Step
+from lodestone.projections.inventory.rows import HeldBatch, Movement, Place, Step, Stock
 from lodestone.projections.inventory.stock import Holding, holdings, lots_from, lots_now, stock
 from lodestone.projections.inventory.view import InventoryView, Writer
 
@@ -22,6 +23,7 @@ __all__ = [
     "Movement",
     "Place",
     "Step",
+    "Stock",
     "Writer",
     "holdings",
     "lots_from",

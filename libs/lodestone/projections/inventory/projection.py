@@ -38,7 +38,9 @@ from lodestone.projections.inventory.stock import (
 from lodestone.projections.inventory.view import Writer
 
 NAME = "inventory"
-VERSION = 1  # bump when the rows change meaning: a rebuild from position 0 follows
+# Bump when the rows change meaning: a rebuild from position 0 follows.
+# 2: what is held now kept as stock rows (inventory_stock) updated by each event.
+VERSION = 2
 
 DID_NOT_OCCUR = "did-not-occur"
 

@@ -74,3 +74,21 @@ class Place:
     country: str
     facility_kind: str
     owner_id: UUID | None
+
+
+@dataclass(frozen=True)
+class Stock:
+    """What one holder holds at one place of one material now, kept up to date by each
+    event: with ``element`` "" the material's whole mass (``kg``) and how many batches
+    hold some of it; with an element symbol that element's mass in them (kg x mass
+    fraction) and how many of them have it in their composition. ``holding`` is
+    ``"<actor_id>/<facility_id>/<material>"`` ("" for no id): the row's key with
+    ``element``. A row whose ``batches`` fell to 0 holds nothing now."""
+
+    holding: str
+    element: str
+    actor_id: UUID | None
+    facility_id: UUID | None  # None: in transit
+    material: str
+    kg: Decimal
+    batches: int

@@ -15,7 +15,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from lodestone.domain.values import EXACT, ZERO
-from lodestone.projections.inventory.rows import HeldBatch, Movement, Step
+from lodestone.projections.inventory.rows import HeldBatch, Movement, Step, Stock
 from lodestone.projections.inventory.view import InventoryView
 
 CREATED = "created"
@@ -166,6 +166,61 @@ def holdings(lots: Iterable[Lot], batches: Mapping[UUID, HeldBatch]) -> list[Hol
     return result
 
 
+def holding_key(actor_id: UUID | None, facility_id: UUID | None, material: str) -> str:
+    return f"{actor_id or ''}/{facility_id or ''}/{material}"
+
+
+#: A change of the stock rows: (holding, element) -> (holder, place, material, kg, batches).
+Delta = dict[tuple[str, str], tuple[UUID | None, UUID | None, str, Decimal, int]]
+
+
+def add_held(delta: Delta, batch: HeldBatch | None, sign: int) -> None:
+    """Add to ``delta`` what ``batch`` holds now (``sign`` 1), or take it away (-1): a
+    batch counts if it is held (:data:`HELD`) and has mass left, as in :func:`lots_now`."""
+    if batch is None or batch.status not in HELD or batch.remaining_kg == ZERO:
+        return
+    key = holding_key(batch.actor_id, batch.facility_id, batch.material)
+    kg = batch.remaining_kg if sign > 0 else _negated(batch.remaining_kg)
+    parts = [("", kg), *((e, EXACT.multiply(kg, share)) for e, share in batch.composition.items())]
+    for element, mass in parts:
+        found = delta.get((key, element))
+        total, count = (found[3], found[4]) if found else (ZERO, 0)
+        delta[key, element] = (
+            batch.actor_id,
+            batch.facility_id,
+            batch.material,
+            EXACT.add(total, mass),
+            count + sign,
+        )
+
+
+def holdings_of(rows: Iterable[Stock]) -> list[Holding]:
+    """Stock rows as holdings, sorted as :func:`holdings` sorts them: the rows that
+    hold something now, each material's elements with it."""
+    wholes: dict[str, Stock] = {}
+    elements: dict[str, dict[str, Decimal]] = {}
+    for row in rows:
+        if row.batches <= 0:
+            continue
+        if row.element:
+            elements.setdefault(row.holding, {})[row.element] = row.kg
+        else:
+            wholes[row.holding] = row
+    result = [
+        Holding(
+            row.actor_id,
+            row.facility_id,
+            row.material,
+            row.kg,
+            row.batches,
+            dict(sorted(elements.get(key, {}).items())),
+        )
+        for key, row in wholes.items()
+    ]
+    result.sort(key=lambda h: (str(h.actor_id), str(h.facility_id), h.material))
+    return result
+
+
 def element_masses(parts: Sequence[tuple[Decimal, HeldBatch]]) -> dict[str, Decimal]:
     elements: dict[str, Decimal] = {}
     for kg, batch in parts:
@@ -188,11 +243,10 @@ def stock(
     actor_id: UUID | None = None,
     facility_id: UUID | None = None,
 ) -> list[Holding]:
-    """What is held now (``at`` None: from each batch's present row) or at ``at`` (event
-    time: the sums of the movements that occurred by then), of that holder and at that
-    facility when given."""
+    """What is held now (``at`` None: the stock rows each event keeps up to date) or at
+    ``at`` (event time: the sums of the movements that occurred by then, summed by the
+    database), of that holder and at that facility when given."""
     if at is None:
-        held = view.held(actor_id=actor_id, facility_id=facility_id)
-        return holdings(lots_now(held), {b.id: b for b in held})
-    lots = lots_from(view.movements(at, actor_id=actor_id, facility_id=facility_id))
+        return view.held_now(actor_id=actor_id, facility_id=facility_id)
+    lots = view.lots(at, actor_id=actor_id, facility_id=facility_id)
     return holdings(lots, view.batches({batch for _, _, batch, _ in lots}))

@@ -6,11 +6,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from lodestone.projections.base import View
 from lodestone.projections.inventory.rows import HeldBatch, Movement, Place, Step
+
+if TYPE_CHECKING:
+    from lodestone.projections.inventory.stock import Holding, Lot
 
 
 class Writer(Protocol):
@@ -47,6 +50,24 @@ class InventoryView(View[Writer]):
     ) -> list[Movement]:
         """Every movement that occurred at or before ``until`` (event time), of that
         holder and at that facility when given."""
+
+    @abstractmethod
+    def held_now(
+        self, *, actor_id: UUID | None = None, facility_id: UUID | None = None
+    ) -> list[Holding]:
+        """What is held now, per holder, place and material, from the stock rows kept
+        up to date by each event: the same as the holdings of :meth:`held`."""
+
+    @abstractmethod
+    def lots(
+        self,
+        until: datetime,
+        *,
+        actor_id: UUID | None = None,
+        facility_id: UUID | None = None,
+    ) -> list[Lot]:
+        """What each holder held of each batch at each place at ``until`` (event time):
+        the sums of :meth:`movements`, taken by the database, without the zero ones."""
 
     @abstractmethod
     def batches(self, ids: Iterable[UUID]) -> dict[UUID, HeldBatch]: ...

@@ -10,12 +10,21 @@ from there: this package does not, so that its readers need no SQL driver).
 """
 
 from lodestone.projections.trades.projection import NAME, VERSION, TradesProjection, month
-from lodestone.projections.trades.rows import Element, Line, ListedLine, Party, Total, TradedBatch
+from lodestone.projections.trades.rows import (
+    Content,
+    Element,
+    Line,
+    ListedLine,
+    Party,
+    Total,
+    TradedBatch,
+)
 from lodestone.projections.trades.view import Key, LineFilter, TradesView, Writer
 
 __all__ = [
     "NAME",
     "VERSION",
+    "Content",
     "Element",
     "Key",
     "Line",

@@ -4,9 +4,10 @@ Every row is an upsert keyed by ids and gated by a batch version, and a receipt 
 only its own batch's rows, so the result does not depend on how events of different
 batches interleave (Kafka keeps one batch's events in order, nothing more) and a
 repeated event changes nothing. The element content of a line is its mass times its
-batch's composition, joined when read: the composition comes from the batch's Created
-event or a later correction (a correction states what was true all along, so it holds
-for the sales before it too), whichever partition brings it first.
+batch's composition, kept with the line (one content row per element) and rewritten
+when the composition changes: the composition comes from the batch's Created event or
+a later correction (a correction states what was true all along, so it holds for the
+sales before it too).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from lodestone.projections.trades.rows import Element, Line, Party, TradedBatch
 from lodestone.projections.trades.view import Writer
 
 NAME = "trades"
-VERSION = 1  # bump when the rows change meaning: a rebuild from position 0 follows
+# Bump when the rows change meaning: a rebuild from position 0 follows.
+# 2: each line's element content kept with it (trade_contents).
+VERSION = 2
 
 #: The event types that make a line, as a correction names them.
 LINE_EVENTS = frozenset({"CustodyTransferred", "ShipmentExported", "ShipmentReceived"})

@@ -64,6 +64,29 @@ class Element:
 
 
 @dataclass(frozen=True)
+class Content:
+    """One element's content in one line (kg of it: the line's mass times its batch's
+    mass fraction now), kept with what totals filter and group lines by, so that a
+    total by element is one aggregate over this table alone. ``line`` is
+    ``"<batch_id>/<version>"``. ``kind`` is None when the row is no longer the line's:
+    its element left the batch's composition in a correction (or the line is not a
+    line yet: a correction of its time came first)."""
+
+    line: str
+    element: str
+    batch_id: UUID
+    version: int
+    kind: str | None
+    seller_id: UUID | None
+    client_id: UUID | None
+    destination_country: str | None
+    material: str | None
+    month: str | None
+    line_kg: Decimal | None
+    kg: Decimal | None
+
+
+@dataclass(frozen=True)
 class Party:
     id: UUID
     kind: str  # actor | licence

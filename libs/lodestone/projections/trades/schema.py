@@ -6,6 +6,12 @@ Masses are summed and multiplied in SQL, exactly: NUMERIC on PostgreSQL; on SQLi
 where decimals are text, by the ``dsum`` and ``dmul`` functions its view registers
 (Python's decimals: SQLite's own arithmetic is binary floating point).
 
+Each line's element content is kept with it (``trade_contents``: one row per line and
+element, with the line's kind, parties, destination, material, month and mass), written
+when the projection records the line and rewritten whenever the batch's lines or
+composition change, so that totals by element and the export dashboard are one
+aggregate over one table and nothing is multiplied when read.
+
 Each stored table's columns are its row type's fields, in order (a test holds them
 equal); ``LISTED``, ``TOTAL`` and ``COUNT`` are not stored: they are the shapes of answers.
 """
@@ -19,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from lodestone.projections.tables import (
+    SQLITE,
     Buffer,
     Column,
     Dialect,
@@ -33,6 +40,7 @@ from lodestone.projections.tables import (
 )
 from lodestone.projections.trades.projection import NAME, VERSION
 from lodestone.projections.trades.rows import (
+    Content,
     Element,
     Line,
     ListedLine,
@@ -99,6 +107,32 @@ ELEMENTS = Table(
     key=("batch_id", "element"),
     row=Element,
     indexes=(Index("trade_elements_by_element", ("element",)),),
+)
+CONTENTS = Table(
+    "trade_contents",
+    (
+        Column("line", Kind.TEXT, not_null=True),
+        Column("element", Kind.TEXT, not_null=True),
+        Column("batch_id", Kind.UUID, not_null=True),
+        Column("version", Kind.INT, not_null=True),
+        Column("kind", Kind.TEXT),
+        Column("seller_id", Kind.UUID),
+        Column("client_id", Kind.UUID),
+        Column("destination_country", Kind.TEXT),
+        Column("material", Kind.TEXT),
+        Column("month", Kind.TEXT),
+        Column("line_kg", Kind.DECIMAL),
+        Column("kg", Kind.DECIMAL),
+    ),
+    key=("line", "element"),
+    row=Content,
+    indexes=(
+        # Totals by element and the dashboard: an element (or the seven controlled
+        # ones), a kind, a period.
+        Index("trade_contents_by_element", ("element", "kind", "month")),
+        Index("trade_contents_by_seller", ("seller_id",)),
+        Index("trade_contents_by_client", ("client_id",)),
+    ),
 )
 PARTIES = Table(
     "trade_parties",
@@ -176,53 +210,125 @@ def _fill_receipt(dialect: Dialect) -> str:
 
 FILL_RECEIPT = Write(LINES, _fill_receipt)
 
-#: Exact sum and product per database: (sum, product) templates.
-EXACT_SQL = {"sqlite": ("dsum({})", "dmul({}, {})"), "postgres": ("SUM({})", "({} * {})")}
 
-_KEYS: dict[str, str] = {
+def line_key(batch_id: UUID, version: int) -> str:
+    """A line's ``trade_contents.line``: the same text :func:`_line_sql` writes."""
+    return f"{batch_id}/{version}"
+
+
+def _line_sql(dialect: Dialect, alias: str) -> str:
+    # SQLite keeps ids as their text already; PostgreSQL's UUID text is the same form.
+    batch = f"{alias}.batch_id" if dialect.name == "sqlite" else f"{alias}.batch_id::text"
+    return f"{batch} || '/' || {alias}.version"
+
+
+#: What a content row takes from its line, its batch and its element row.
+_CONTENT_FROM = {
+    "batch_id": "l.batch_id",
+    "version": "l.version",
+    # An element the batch's composition no longer has (an older version's row):
+    # no longer the line's.
+    "kind": "CASE WHEN e.version = b.composition_version THEN l.kind END",
+    "seller_id": "l.seller_id",
+    "client_id": "l.client_id",
+    "destination_country": "l.destination_country",
+    "material": "b.material",
     "month": "l.month",
-    "client": "l.client_id",
-    "destination": "l.destination_country",
-    "element": "e.element",
+    "line_kg": "l.kg",
 }
 
 
-def _scope(where: LineFilter, by_element: bool) -> tuple[str, list[Any], bool]:
-    """``FROM ... WHERE ...`` of the lines ``where`` covers ("?" for each parameter),
-    its parameters, and whether element rows are joined (alias ``e``)."""
-    sql = "FROM trade_lines l LEFT JOIN trade_batches b ON b.id = l.batch_id"
+def _refresh_contents(dialect: Dialect) -> str:
+    # Every line of the batch times every element row of it, run last in a
+    # transaction (the layout's order), so it reads the lines, receipts and composition
+    # as the transaction leaves them. Only a row that differs is written (and logged).
+    _, product = EXACT_SQL[dialect.name]
+    values = {
+        "line": _line_sql(dialect, "l"),
+        "element": "e.element",
+        **_CONTENT_FROM,
+        "kg": product.format("l.kg", "e.fraction"),
+    }
+    differs = "IS DISTINCT FROM" if dialect.name == "postgres" else "IS NOT"
+    updated = [c for c in CONTENTS.column_names if c not in CONTENTS.key]
+    return (
+        f"INSERT INTO {CONTENTS.name} ({', '.join(values)}) "
+        f"SELECT {', '.join(values.values())} "
+        "FROM trade_lines l JOIN trade_batches b ON b.id = l.batch_id "
+        "JOIN trade_elements e ON e.batch_id = l.batch_id "
+        f"WHERE l.batch_id = {dialect.param(Kind.UUID)} "
+        f"ON CONFLICT ({', '.join(CONTENTS.key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in updated)
+        + " WHERE "
+        + " OR ".join(f"excluded.{c} {differs} {CONTENTS.name}.{c}" for c in updated)
+    )
+
+
+REFRESH_CONTENTS = Write(CONTENTS, _refresh_contents)
+
+#: Exact sum and product per database: (sum, product) templates.
+EXACT_SQL = {"sqlite": ("dsum({})", "dmul({}, {})"), "postgres": ("SUM({})", "({} * {})")}
+
+_KEYS = ("month", "client", "destination", "element")
+_KEY_COLUMNS = {
+    "month": "month",
+    "client": "client_id",
+    "destination": "destination_country",
+    "element": "element",
+}
+
+
+def _conditions(where: LineFilter, alias: str) -> tuple[list[str], list[Any]]:
+    """The conditions of ``where`` but its elements over lines (``alias`` ``l``, the
+    batch's row joined as ``b``) or content rows (``c``, which carry the material)."""
+    material = "c.material" if alias == "c" else "b.material"
+    # A row with no kind is not a line (yet, or any more): see ``Content``.
+    conditions = [f"{alias}.kind IS NOT NULL"]
     params: list[Any] = []
-    joined = by_element or bool(where.elements)
-    if joined:
-        if not by_element and len(where.elements) > 1:
-            raise ValueError("lines not grouped by element are filtered by one element at most")
-        sql += (
-            " JOIN trade_elements e ON e.batch_id = l.batch_id"
-            " AND e.version = b.composition_version"
-        )
-        if where.elements:
-            sql += f" AND e.element IN ({_marks(where.elements)})"
-            params += where.elements
-    # A row with no kind is a correction that came before its line: not a line yet.
-    conditions = ["l.kind IS NOT NULL"]
     if where.kinds:
-        conditions.append(f"l.kind IN ({_marks(where.kinds)})")
+        conditions.append(f"{alias}.kind IN ({_marks(where.kinds)})")
         params += where.kinds
     for condition, value in (
-        ("l.seller_id = ?", where.seller),
-        ("l.client_id = ?", where.client),
-        ("b.material = ?", where.material),
-        ("l.destination_country = ?", where.country),
-        ("l.month >= ?", where.from_month),
-        ("l.month <= ?", where.to_month),
+        (f"{alias}.seller_id = ?", where.seller),
+        (f"{alias}.client_id = ?", where.client),
+        (f"{material} = ?", where.material),
+        (f"{alias}.destination_country = ?", where.country),
+        (f"{alias}.month >= ?", where.from_month),
+        (f"{alias}.month <= ?", where.to_month),
     ):
         if value is not None:
             conditions.append(condition)
             params.append(value)
     if where.party is not None:
-        conditions.append("(l.seller_id = ? OR l.client_id = ?)")
+        conditions.append(f"({alias}.seller_id = ? OR {alias}.client_id = ?)")
         params += [where.party, where.party]
-    return f"{sql} WHERE {' AND '.join(conditions)}", params, joined
+    return conditions, params
+
+
+def _line_scope(dialect: Dialect, where: LineFilter) -> tuple[str, list[Any]]:
+    """``FROM ... WHERE ...`` of the lines ``where`` covers ("?" for each parameter)
+    and its parameters; a line with ``where``'s element has a content row of it."""
+    conditions, params = _conditions(where, "l")
+    if where.elements:
+        if len(where.elements) > 1:
+            raise ValueError("lines not grouped by element are filtered by one element at most")
+        conditions.insert(
+            0,
+            f"EXISTS (SELECT 1 FROM {CONTENTS.name} c WHERE c.line = {_line_sql(dialect, 'l')} "
+            "AND c.element = ? AND c.kind IS NOT NULL)",
+        )
+        params.insert(0, where.elements[0])
+    sql = "FROM trade_lines l LEFT JOIN trade_batches b ON b.id = l.batch_id"
+    return f"{sql} WHERE {' AND '.join(conditions)}", params
+
+
+def _content_scope(where: LineFilter) -> tuple[str, list[Any]]:
+    """The same over content rows: one per line and element of its batch."""
+    conditions, params = _conditions(where, "c")
+    if where.elements:
+        conditions.insert(0, f"c.element IN ({_marks(where.elements)})")
+        params[:0] = where.elements
+    return f"FROM {CONTENTS.name} c WHERE {' AND '.join(conditions)}", params
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -230,38 +336,51 @@ def _marks(values: Sequence[Any]) -> str:
 
 
 def _in(dialect: Dialect, sql: str) -> str:
-    # The scope marks parameters "?" (no literal "?" appears in these statements).
+    # The scopes mark parameters "?" (no literal "?" appears in these statements).
     return sql.replace("?", dialect.placeholder)
 
 
 def lines_query(where: LineFilter, limit: int, offset: int) -> tuple[Query[ListedLine], list[Any]]:
-    scope, params, _ = _scope(where, by_element=False)
     columns = f"{LINES.select_list('l')}, b.reference, b.material, b.composition_version"
 
     def render(dialect: Dialect) -> str:
+        scope, _ = _line_scope(dialect, where)
         return _in(
             dialect,
             f"SELECT {columns} {scope} ORDER BY l.occurred_at, l.batch_id, l.version "
             "LIMIT ? OFFSET ?",
         )
 
-    return Query(LISTED, render), [*params, limit, offset]
+    return Query(LISTED, render), [*_line_scope(SQLITE, where)[1], limit, offset]
 
 
 def count_query(where: LineFilter) -> tuple[Query[int], list[Any]]:
-    scope, params, _ = _scope(where, by_element=False)
-    return Query(COUNT, lambda dialect: _in(dialect, f"SELECT COUNT(*) {scope}")), params
+    def render(dialect: Dialect) -> str:
+        return _in(dialect, f"SELECT COUNT(*) {_line_scope(dialect, where)[0]}")
+
+    return Query(COUNT, render), _line_scope(SQLITE, where)[1]
 
 
 def totals_query(where: LineFilter, by: Sequence[Key]) -> tuple[Query[Total], list[Any]]:
-    scope, params, joined = _scope(where, by_element="element" in by)
+    """Grouped by element or filtered on one: an aggregate over the content rows (each
+    line once per element, with its mass and its content of that element); else over
+    the lines."""
+    by_content = "element" in by or bool(where.elements)
+    if "element" not in by and len(where.elements) > 1:
+        raise ValueError("lines not grouped by element are filtered by one element at most")
+    if not by_content:
+        scope, params = _line_scope(SQLITE, where)
+    else:
+        scope, params = _content_scope(where)
+    alias = "c" if by_content else "l"
 
     def render(dialect: Dialect) -> str:
-        total, product = EXACT_SQL[dialect.name]
-        content = total.format(product.format("l.kg", "e.fraction")) if joined else "NULL"
-        keys = [_KEYS[k] if k in by else "NULL" for k in _KEYS]
-        select = ", ".join([*keys, total.format("l.kg"), "COUNT(*)", content])
-        group = f" GROUP BY {', '.join(_KEYS[k] for k in by)}" if by else ""
+        total, _ = EXACT_SQL[dialect.name]
+        mass = total.format(f"{alias}.line_kg" if by_content else "l.kg")
+        content = total.format("c.kg") if by_content else "NULL"
+        keys = [f"{alias}.{_KEY_COLUMNS[k]}" if k in by else "NULL" for k in _KEYS]
+        select = ", ".join([*keys, mass, "COUNT(*)", content])
+        group = f" GROUP BY {', '.join(f'{alias}.{_KEY_COLUMNS[k]}' for k in by)}" if by else ""
         return _in(dialect, f"SELECT {select} {scope}{group}")
 
     return Query(TOTAL, render), params
@@ -296,15 +415,27 @@ class _Writer:
         self._lines = buffer.rows[UPSERT_LINE]
         self._receipts = buffer.rows[FILL_RECEIPT]
         self._parties = buffer.rows[UPSERT_PARTY]
+        self._contents = buffer.rows[REFRESH_CONTENTS]
+        self._refreshed: set[UUID] = set()
 
     def upsert_batch(self, row: TradedBatch) -> None:
         self._batches.append(_BATCH(row))
 
     def set_composition(self, rows: Sequence[Element]) -> None:
         self._elements += [_ELEMENT(row) for row in rows]
+        if rows:
+            self._refresh(rows[0].batch_id)
 
     def upsert_line(self, line: Line) -> None:
         self._lines.append(_LINE(line))
+        self._refresh(line.batch_id)
+
+    def _refresh(self, batch_id: UUID) -> None:
+        # Once per batch and transaction: the statement runs after every other write
+        # of the transaction and reads the batch as the transaction leaves it.
+        if batch_id not in self._refreshed:
+            self._refreshed.add(batch_id)
+            self._contents.append((batch_id,))
 
     def fill_receipt(self, batch_id: UUID, version: int) -> None:
         self._receipts.append((batch_id, version))
@@ -316,9 +447,17 @@ class _Writer:
 LAYOUT: Layout[Writer] = Layout(
     NAME,
     VERSION,
-    tables=(LINES, BATCHES, ELEMENTS, PARTIES),
-    # In this order within a transaction: a receipt is filled after every line.
-    writes=(UPSERT_BATCH, UPSERT_ELEMENT, UPSERT_LINE, FILL_RECEIPT, UPSERT_PARTY),
+    tables=(LINES, BATCHES, ELEMENTS, CONTENTS, PARTIES),
+    # In this order within a transaction: a receipt is filled after every line, and
+    # the contents are written from all of them.
+    writes=(
+        UPSERT_BATCH,
+        UPSERT_ELEMENT,
+        UPSERT_LINE,
+        FILL_RECEIPT,
+        UPSERT_PARTY,
+        REFRESH_CONTENTS,
+    ),
     writer=_Writer,
 )
 
@@ -345,6 +484,16 @@ class TradesTables(TableView[Writer], TradesView):
         for row in self._rows_in(ELEMENTS, "batch_id", versions):
             if row.version == versions[row.batch_id]:
                 found[row.batch_id][row.element] = row.fraction
+        return found
+
+    def contents(
+        self, lines: Iterable[tuple[UUID, int]]
+    ) -> dict[tuple[UUID, int], dict[str, Decimal]]:
+        found: dict[tuple[UUID, int], dict[str, Decimal]] = {line: {} for line in lines}
+        keys = {line_key(*line): line for line in found}
+        for row in self._rows_in(CONTENTS, "line", keys):
+            if row.kind is not None and row.kg is not None:
+                found[keys[row.line]][row.element] = row.kg
         return found
 
     def parties(self, ids: Iterable[UUID]) -> dict[UUID, Party]:

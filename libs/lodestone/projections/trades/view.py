@@ -80,6 +80,13 @@ class TradesView(View[Writer]):
         version (a line's ``composition_version``)."""
 
     @abstractmethod
+    def contents(
+        self, lines: Iterable[tuple[UUID, int]]
+    ) -> dict[tuple[UUID, int], dict[str, Decimal]]:
+        """Per line (batch id, version), its content of each element of its batch's
+        composition now, in kg, as recorded with the line."""
+
+    @abstractmethod
     def parties(self, ids: Iterable[UUID]) -> dict[UUID, Party]: ...
 
     @abstractmethod
