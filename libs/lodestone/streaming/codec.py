@@ -25,9 +25,9 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     Mapper,
+    MapperDeserialisationError,
     Notification,
     StoredEvent,
-    TranscodingNotRegisteredError,
     UUIDAsHex,
     find_id_convertor,
 )
@@ -146,8 +146,8 @@ class Decoder:
     for it, with its position.
 
     No StoredEvent, no mapper, no transcoder call per member: only the event. The
-    library's rules are kept: a member of another ``_type_`` is an error, ``__chain__``
-    is left out, and ``class_version`` upcasters run in order."""
+    library's rules are kept: a member of another ``_type_`` is the mapper's error,
+    ``__chain__`` is left out, and ``class_version`` upcasters run in order."""
 
     def __init__(self, wanted: Callable[[type], bool] | None = None) -> None:
         self._wanted = wanted
@@ -232,8 +232,9 @@ class Decoder:
 _WRAPPED = frozenset({"_type_", "_data_"})
 
 
-def _unknown(wrapped: dict[str, Any]) -> TranscodingNotRegisteredError:
-    return TranscodingNotRegisteredError(
+def _unknown(wrapped: dict[str, Any]) -> MapperDeserialisationError:
+    """What the library's mapper raises for it."""
+    return MapperDeserialisationError(
         f"Data serialized with name {wrapped['_type_']!r} is not deserializable"
     )
 
