@@ -7,11 +7,15 @@ aggregates' events in order and nothing about the others': what a projection mus
 depend on (Kafka keeps order per aggregate only). The store is the demo chain plus what
 the demo lacks: an ore lot re-weighed (a batch correction and a quota draw corrected), a
 lot declared never mined, and an anomaly review. A read model added to the registry is
-covered by being there.
+covered by being there. A worker killed (SIGKILL) fails the rebuild and changes nothing.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -127,3 +131,38 @@ def test_a_read_model_rebuilt_from_kafka_by_parallel_workers_equals_the_store_fe
 
     assert read == on_topic == relayed.ledger.recorder.max_notification_id()
     assert fingerprint == relayed.reference(name)
+
+
+def test_a_worker_killed_fails_the_rebuild_and_leaves_the_live_model_as_it_was(
+    relayed: Relayed, tmp_path: Path
+) -> None:
+    pipeline = relayed.pipeline
+    settings = Settings(
+        data_dir=tmp_path / "live",
+        kafka_bootstrap_servers=pipeline.bootstrap,
+        kafka_topic=pipeline.topic,
+    )
+    _, live = rebuild(settings, projection="licences", workers=2)
+    failures: list[BaseException] = []
+
+    def again() -> None:
+        try:
+            rebuild(settings, projection="licences", workers=2)
+        except RuntimeError as error:
+            failures.append(error)
+
+    rebuilding = threading.Thread(target=again)
+    rebuilding.start()
+    wait_until(lambda: bool(multiprocessing.active_children()), what="a rebuild worker")
+    os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
+    rebuilding.join(timeout=120)
+
+    assert not rebuilding.is_alive()
+    assert len(failures) == 1 and "died" in str(failures[0])
+    assert not multiprocessing.active_children()  # the other worker was stopped too
+    assert not list(settings.data_dir.glob("rebuild-*"))  # the copy was given up
+    view = open_view(settings, REGISTRY["licences"])
+    try:
+        assert view.fingerprint() == live == relayed.reference("licences")
+    finally:
+        view.close()

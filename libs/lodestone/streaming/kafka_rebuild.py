@@ -27,6 +27,7 @@ the live projector after the switch (it goes on from the copy's positions).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -366,20 +367,18 @@ def _in_parallel(
 
 def _look_at(worker: _Worker) -> None:
     """Note the worker's outcome if it has one; raise if it failed or died."""
+    # Whether it was alive is asked first: a worker that had exited by then had sent
+    # whatever it was going to send.
+    alive = worker.process.is_alive()
     if worker.reply.poll():
-        try:
+        with contextlib.suppress(EOFError):  # closed without a word: died
             worker.outcome = worker.reply.recv()
-        except EOFError:
-            worker.outcome = None
-    if worker.outcome is None and not worker.process.is_alive():
+    if worker.outcome is None and not alive:
         worker.process.join()
-        if worker.reply.poll():
-            worker.outcome = worker.reply.recv()
-        else:
-            raise RuntimeError(
-                f"rebuild worker for partitions {sorted(worker.ends)} died "
-                f"(exit code {worker.process.exitcode})"
-            )
+        raise RuntimeError(
+            f"rebuild worker for partitions {sorted(worker.ends)} died "
+            f"(exit code {worker.process.exitcode})"
+        )
     if worker.outcome is not None and worker.outcome[0] == "failed":
         raise RuntimeError(
             f"rebuild worker for partitions {sorted(worker.ends)} failed: {worker.outcome[1]}"
