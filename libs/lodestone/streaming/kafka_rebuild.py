@@ -36,10 +36,10 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import open_shadow
 from lodestone.projections.base import Dispatching, Projection
 from lodestone.projections.registry import REGISTRY, Registered
 from lodestone.projections.tables import TableView
@@ -59,6 +59,12 @@ BATCH_SIZE = 5000
 STALL_TIMEOUT = 120.0
 #: Seconds between the parent's looks at the workers (progress, failures).
 WATCH_INTERVAL = 0.25
+
+#: Opens the rebuild's copy of the read model and says where it is to be switched in
+#: (``lodestone.bootstrap.stores.open_shadow`` for one registered projection). Each
+#: worker opens the copy itself, so it must pickle: a module-level function, or a
+#: ``functools.partial`` of one.
+OpenCopy = Callable[[], tuple[TableView[Any], Path | str]]
 
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
@@ -212,19 +218,23 @@ def project_partitions(
     entry: Registered,
     ends: Mapping[int, int],
     *,
+    open_copy: OpenCopy | None = None,
     shadow: TableView[Any] | None = None,
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH_SIZE,
     parent: int | None = None,
 ) -> int:
     """Project ``ends``' partitions, from the positions the rebuild's copy holds up to
-    their end offsets, into that copy (``shadow``, or opened here and closed after);
+    their end offsets, into that copy (``shadow``, or opened by ``open_copy`` here and
+    closed after);
     returns how many records were read. ``parent``: the pid of the process that
     started this one; if it dies, so does this (its copy is given up anyway)."""
     assert settings.kafka_bootstrap_servers
     own = shadow is None
     if shadow is None:
-        shadow = open_shadow(settings, entry)[0]
+        if open_copy is None:
+            raise ValueError("project_partitions needs the copy or how to open it")
+        shadow = open_copy()[0]
     shadow.change_retention = 0
     projection = entry.projection()
     reader = None
@@ -254,12 +264,19 @@ def project_partitions(
 
 
 def _work(
-    settings: Settings, name: str, ends: dict[int, int], parent: int, reply: Connection
+    settings: Settings,
+    name: str,
+    open_copy: OpenCopy,
+    ends: dict[int, int],
+    parent: int,
+    reply: Connection,
 ) -> None:
     """A worker process: :func:`project_partitions`, its outcome sent on ``reply``."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        read = project_partitions(settings, REGISTRY[name], ends, parent=parent)
+        read = project_partitions(
+            settings, REGISTRY[name], ends, open_copy=open_copy, parent=parent
+        )
     except BaseException as error:
         reply.send(("failed", f"{error!r}\n{traceback.format_exc()}"))
         raise
@@ -277,12 +294,13 @@ class _Worker:
 def rebuild_from_kafka(
     settings: Settings,
     entry: Registered,
+    open_copy: OpenCopy,
     *,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Rebuilt:
     """Read the topic from offset 0 into a copy of ``entry``'s read model beside the live
-    one, with ``workers`` processes (default: ``settings.rebuild_workers``, 0 = one per
+    one (``open_copy``), with ``workers`` processes (default: ``settings.rebuild_workers``, 0 = one per
     core; never more than the partitions that hold records), then switch it in.
     ``progress(read, total)``: records read so far of those the topic held."""
     if not settings.kafka_bootstrap_servers:
@@ -291,7 +309,7 @@ def rebuild_from_kafka(
     total = sum(ends.values())
     count = workers if workers is not None else settings.rebuild_workers
     groups = spread(ends, count or os.cpu_count() or 1)
-    shadow, target = open_shadow(settings, entry)
+    shadow, target = open_copy()
     shadow.change_retention = 0
     shadow.reset()  # a copy left by an interrupted rebuild starts again from 0
     log.info(
@@ -316,7 +334,7 @@ def rebuild_from_kafka(
                 settings, entry, groups[0] if groups else {}, shadow=shadow, progress=counted
             )
         else:
-            read = _in_parallel(settings, entry, groups, shadow, total, progress)
+            read = _in_parallel(settings, entry, open_copy, groups, shadow, total, progress)
     except BaseException:
         shadow.discard()
         raise
@@ -326,6 +344,7 @@ def rebuild_from_kafka(
 def _in_parallel(
     settings: Settings,
     entry: Registered,
+    open_copy: OpenCopy,
     groups: list[dict[int, int]],
     shadow: TableView[Any],
     total: int,
@@ -340,7 +359,7 @@ def _in_parallel(
             receive, send = context.Pipe(duplex=False)
             process = context.Process(
                 target=_work,
-                args=(settings, entry.name, ends, os.getpid(), send),
+                args=(settings, entry.name, open_copy, ends, os.getpid(), send),
                 name=f"lodestone-rebuild-{entry.name}-{'-'.join(map(str, ends))}",
                 daemon=True,
             )

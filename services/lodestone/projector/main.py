@@ -9,15 +9,17 @@ SIGINT."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lodestone.bootstrap.settings import Settings
-from lodestone.bootstrap.stores import open_view
+from lodestone.bootstrap.stores import open_shadow, open_view
 from lodestone.projections.base import View
 from lodestone.projections.registry import REGISTRY, Registered
 from lodestone.projections.tables import TableView
@@ -167,7 +169,19 @@ def rebuild_beside(
     every partition's end offset as it was when the rebuild started is applied; then
     switch the copy in (``lodestone.streaming.kafka_rebuild``). The live model serves,
     and its projectors may go on running, meanwhile."""
-    return rebuild_from_kafka(settings, REGISTRY[projection], workers=workers, progress=progress)
+    return rebuild_from_kafka(
+        settings,
+        REGISTRY[projection],
+        functools.partial(open_copy, settings, projection),
+        workers=workers,
+        progress=progress,
+    )
+
+
+def open_copy(settings: Settings, projection: str) -> tuple[TableView[Any], Path | str]:
+    """The rebuild's copy of a registered read model and where it is switched in
+    (module-level, so that each rebuild worker process can open the copy too)."""
+    return open_shadow(settings, REGISTRY[projection])
 
 
 if __name__ == "__main__":
