@@ -226,9 +226,8 @@ def project_partitions(
 ) -> int:
     """Project ``ends``' partitions, from the positions the rebuild's copy holds up to
     their end offsets, into that copy (``shadow``, or opened by ``open_copy`` here and
-    closed after);
-    returns how many records were read. ``parent``: the pid of the process that
-    started this one; if it dies, so does this (its copy is given up anyway)."""
+    closed after); returns how many records were read. ``parent``: the pid of the
+    process that started this one; if it dies, so does this (its copy is given up)."""
     assert settings.kafka_bootstrap_servers
     own = shadow is None
     if shadow is None:
@@ -300,9 +299,9 @@ def rebuild_from_kafka(
     progress: Callable[[int, int], None] | None = None,
 ) -> Rebuilt:
     """Read the topic from offset 0 into a copy of ``entry``'s read model beside the live
-    one (``open_copy``), with ``workers`` processes (default: ``settings.rebuild_workers``, 0 = one per
-    core; never more than the partitions that hold records), then switch it in.
-    ``progress(read, total)``: records read so far of those the topic held."""
+    one (``open_copy``), with ``workers`` processes (default: ``settings.rebuild_workers``;
+    0: one per core; never more than the partitions that hold records), then switch it
+    in. ``progress(read, total)``: records read so far of those the topic held."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to rebuild from")
     ends = end_offsets(settings.kafka_bootstrap_servers, settings.kafka_topic)
