@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(
         10.0, description="Seconds between checkpoints of the events recorded since the last"
     )
+    rebuild_workers: int = Field(
+        0,
+        ge=0,
+        description="Processes a rebuild from Kafka spreads the topic's partitions over "
+        "(0: one per core; never more than the partitions holding records)",
+    )
     projector_group: str = Field(
         "lodestone.genealogy.v1", description="Consumer group of the genealogy projectors"
     )

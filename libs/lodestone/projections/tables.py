@@ -326,9 +326,20 @@ class Switched:
     positions: dict[str, int]
 
 
+#: Exact types to_text meets millions of times in a rebuild: looked up by type first.
+_AS_IS = frozenset({type(None), int, str, bool})
+_TEXT: dict[type, Callable[[Any], str]] = {UUID: str, Decimal: str, datetime: datetime.isoformat}
+
+
 def to_text(value: Any) -> Any:
     """A value as SQLite stores it: ints and text as they are, everything else text."""
-    if value is None or isinstance(value, int | str):
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    convert = _TEXT.get(kind)
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, int | str):
         return value
     if isinstance(value, dict):
         return json.dumps({k: str(v) for k, v in value.items()}, sort_keys=True)

@@ -20,6 +20,9 @@ Positions = Callable[[str], int]
 
 @dataclass(frozen=True)
 class Item:
+    """``event`` None: the feed did not decode it, since the projection it feeds has no
+    handler for its class; its position still counts."""
+
     source: str
     position: int
     event: Any

@@ -18,6 +18,7 @@ from typing import Any
 from lodestone.ledger import Ledger
 from lodestone.projections.base import ModelReplaced, Projection, View
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
+from lodestone.projections.tables import TableView
 from lodestone.streaming.feeds import Feed, NotificationLogFeed
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,18 @@ class Projector:
                 if not items:
                     return 0
                 latest = {item.source: item.position for item in items}
+                # Where each event came from is for the change log; a view keeping none
+                # (a rebuild's copy) is not told, a million times over.
+                marks = not isinstance(self.view, TableView) or self.view.change_retention > 0
+                process = self.projection.process_event
                 try:
                     with self.view.transaction(latest) as writer:
                         for item in items:
-                            self.view.at(item.source, item.position)
-                            self.projection.process_event(item.event, writer)
+                            if item.event is None:
+                                continue  # left undecoded: no handler here wants it
+                            if marks:
+                                self.view.at(item.source, item.position)
+                            process(item.event, writer)
                 except ModelReplaced as replaced:
                     # A rebuilt copy was switched in (or the rows reset) since the
                     # positions were read: nothing was written; go on from its positions.

@@ -78,6 +78,18 @@ def rebuild_beside(
                     break
             elif not done:
                 break
+    except BaseException:
+        shadow.discard()
+        raise
+    return switch_in(projection, shadow, target, applied)
+
+
+def switch_in(
+    projection: Projection, shadow: TableView[Any], target: Path | str, applied: int
+) -> Rebuilt:
+    """Switch the caught-up copy ``shadow`` in at ``target`` and discard it (also if the
+    switch fails: the live model is then left as it was)."""
+    try:
         fingerprint = shadow.fingerprint()
         switched = shadow.switch_into(target)
     finally:

@@ -291,6 +291,14 @@ def rebuild(
         ),
     ] = False,
     projection: Projections = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="With --from-kafka: processes the topic's partitions are spread over "
+            "(default LODESTONE_REBUILD_WORKERS; 0: one per core)",
+        ),
+    ] = None,
 ) -> None:
     """Rebuild read models from position 0 beside the live ones (each alone: the others
     keep their rows and positions) and switch each in when caught up, so readers never
@@ -299,7 +307,7 @@ def rebuild(
     from lodestone.bootstrap.stores import build_ledger
     from lodestone.projections.registry import REGISTRY
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, rebuild_workers=workers)
     ledger = None if from_kafka else build_ledger(settings)
     try:
         for entry in REGISTRY.select(_chosen(projection)):

@@ -9,12 +9,13 @@ SIGINT."""
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lodestone import metrics
@@ -24,8 +25,8 @@ from lodestone.projections.base import View
 from lodestone.projections.registry import REGISTRY, Registered
 from lodestone.projections.tables import TableView
 from lodestone.streaming import change_topics, codec
-from lodestone.streaming import rebuild as streaming_rebuild
-from lodestone.streaming.kafka_feed import KafkaFeed, source_name
+from lodestone.streaming.kafka_feed import KafkaFeed
+from lodestone.streaming.kafka_rebuild import rebuild_from_kafka
 from lodestone.streaming.metrics import KafkaProjectionCollector, serve
 from lodestone.streaming.projector import Projector
 from lodestone.streaming.rebuild import Rebuilt
@@ -164,9 +165,10 @@ def rebuild(
     settings: Settings,
     progress: Callable[[int, int], None] | None = None,
     projection: str = "genealogy",
+    workers: int | None = None,
 ) -> tuple[int, str]:
-    """:func:`rebuild_beside`; returns (events applied, fingerprint of the result)."""
-    rebuilt = rebuild_beside(settings, progress, projection)
+    """:func:`rebuild_beside`; returns (events read, fingerprint of the result)."""
+    rebuilt = rebuild_beside(settings, progress, projection, workers)
     return rebuilt.events, rebuilt.fingerprint
 
 
@@ -174,59 +176,27 @@ def rebuild_beside(
     settings: Settings,
     progress: Callable[[int, int], None] | None = None,
     projection: str = "genealogy",
+    workers: int | None = None,
 ) -> Rebuilt:
-    """Read the topic again from offset 0, in a consumer group of its own, into a copy
-    of one projection's read model beside the live one (no other projection is
-    touched), until every partition's end offset (as it was when the rebuild started) is
-    applied; then switch the copy in (``lodestone.streaming.rebuild``). The live model
-    serves, and its projectors may go on running, meanwhile."""
-    if not settings.kafka_bootstrap_servers:
-        raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to rebuild from")
-    from kafka import KafkaConsumer, TopicPartition
+    """Read the topic again from offset 0 into a copy of one projection's read model
+    beside the live one (no other projection is touched), its partitions spread over
+    ``workers`` processes (default: LODESTONE_REBUILD_WORKERS, 0 = one per core), until
+    every partition's end offset as it was when the rebuild started is applied; then
+    switch the copy in (``lodestone.streaming.kafka_rebuild``). The live model serves,
+    and its projectors may go on running, meanwhile."""
+    return rebuild_from_kafka(
+        settings,
+        REGISTRY[projection],
+        functools.partial(open_copy, settings, projection),
+        workers=workers,
+        progress=progress,
+    )
 
-    entry = REGISTRY[projection]
-    probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    partitions = probe.partitions_for_topic(settings.kafka_topic) or set()
-    ends = probe.end_offsets([TopicPartition(settings.kafka_topic, p) for p in partitions])
-    probe.close()
-    total = sum(ends.values())
-    shadow, target = open_shadow(settings, entry)
-    shadow.reset()  # before the feed seeks to its positions: from offset 0
-    group = f"{consumer_group(settings, entry)}.rebuild.{int(time.time())}"
-    try:
-        feed = KafkaFeed(
-            settings.kafka_bootstrap_servers,
-            group,
-            codec.mapper(),
-            shadow.position,
-            topic=settings.kafka_topic,
-            client_id="lodestone-projector",
-        )
-    except BaseException:
-        shadow.discard()
-        raise
-    applied = 0
 
-    def counted(done: int) -> None:
-        nonlocal applied
-        applied += done
-        if progress:
-            progress(applied, total)
-
-    try:
-        return streaming_rebuild.rebuild_beside(
-            entry.projection(),
-            shadow,
-            target,
-            feed,
-            caught_up=lambda: all(
-                shadow.position(source_name(tp.topic, tp.partition)) >= end
-                for tp, end in ends.items()
-            ),
-            progress=counted,
-        )
-    finally:
-        feed.close()
+def open_copy(settings: Settings, projection: str) -> tuple[TableView[Any], Path | str]:
+    """The rebuild's copy of a registered read model and where it is switched in
+    (module-level, so that each rebuild worker process can open the copy too)."""
+    return open_shadow(settings, REGISTRY[projection])
 
 
 if __name__ == "__main__":
