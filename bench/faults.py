@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
+from typing import Any
 
 from lodestone.devtools import faults
 
 
+def _on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds every finally: processes and servers stop
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=None, help="default: a random one")
