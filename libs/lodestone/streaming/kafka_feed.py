@@ -10,6 +10,7 @@ after each applied batch, for monitoring only; they are never where we resume fr
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,9 @@ from lodestone.streaming import codec
 from lodestone.streaming.feeds import Item, Positions
 
 log = logging.getLogger(__name__)
+
+#: Seconds a new feed waits for its topic to appear before it joins its group.
+TOPIC_WAIT = 30.0
 
 
 def source_name(topic: str, partition: int) -> str:
@@ -51,6 +55,14 @@ class KafkaFeed:
             max_poll_records=2000,
             isolation_level="read_committed",
         )
+        # Join the group only once the topic is in this consumer's metadata: a member
+        # that joins before sees no partition of it, is assigned none, and stays so until
+        # its metadata ages out (metadata.max.age.ms, 5 minutes) although the topic was
+        # made a moment later (the fault-injection run found read models 3 minutes
+        # behind). A topic still missing after the wait is subscribed to as before.
+        deadline = time.monotonic() + TOPIC_WAIT
+        while not self._consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            time.sleep(0.2)
         feed = self
 
         class Seek(ConsumerRebalanceListener):  # type: ignore[misc]

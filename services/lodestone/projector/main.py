@@ -21,6 +21,7 @@ from typing import Any
 from lodestone import metrics
 from lodestone.bootstrap.settings import Settings
 from lodestone.bootstrap.stores import open_shadow, open_view
+from lodestone.infra.kafka.topics import create_topic
 from lodestone.projections.base import View
 from lodestone.projections.registry import REGISTRY, Registered
 from lodestone.projections.tables import TableView
@@ -90,6 +91,15 @@ def run(
     """Project the named projections (default: all) until ``stop`` is set."""
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("LODESTONE_KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume")
+    # A consumer that joins its group before the topic exists may be assigned no
+    # partition until its metadata ages out (5 minutes): make the topic first, as the
+    # relay does (the same partitions and retention; nothing changes if it exists).
+    create_topic(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_topic,
+        settings.kafka_partitions,
+        settings.kafka_retention_ms,
+    )
     lanes: list[_Lane] = []
     # Publishers stop with the lanes, whatever ends them, before their views close.
     publishing = threading.Event()

@@ -78,21 +78,33 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 class PostgresConnection(Connection[psycopg.Connection[Any]]):
+    """One connection, opened again when the server dropped it (a restart, a crash, a
+    terminated session): the statement that found it dead fails, as it must (its caller
+    retries: the relay, the checkpoint loop), and the next one runs on a new connection.
+    Without this a long-running process kept its dead connection for ever."""
+
     def __init__(self, url: str) -> None:
         self._url = url
+        self._closed = False
+        super().__init__(self._connect())
+
+    def _connect(self) -> psycopg.Connection[Any]:
         # Autocommit: a store that needs a transaction begins it itself.
-        super().__init__(psycopg.connect(url, autocommit=True))
+        return psycopg.connect(self._url, autocommit=True)
 
     @contextmanager
     def use(self) -> Iterator[psycopg.Connection[Any]]:
         with self._lock:
-            if self._db.broken:
-                # The server went away under the last statement (a restart, a killed
-                # session): that statement failed; this one gets a new session, so the
-                # stores on this connection (the group writer's among them) work again
-                # once the server is back, as the library's pooled connections do.
-                self._db = psycopg.connect(self._url, autocommit=True)
+            if (self._db.broken or self._db.closed) and not self._closed:
+                # While the server is still down this raises OperationalError, which
+                # the caller treats like the failed statement it replaces.
+                self._db = self._connect()
             yield self._db
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._db.close()
 
 
 #: Where a store works: a connection shared with the other stores of the same database,
