@@ -7,6 +7,7 @@ cache whatever a projector far behind does."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,12 @@ def change_log(view: Any) -> list[tuple[Any, ...]]:
     ]
 
 
-def positions_at_zero(_: str) -> int:
-    return 0
+def at(position: int) -> Callable[[str], int]:
+    """Committed positions: ``position`` in the notification log."""
+    return lambda _: position
+
+
+positions_at_zero = at(0)
 
 
 def test_shared_pages_hold_the_items_each_projector_would_decode(
@@ -50,11 +55,11 @@ def test_shared_pages_hold_the_items_each_projector_would_decode(
     feed = shared.feed()
     position = 0
     while True:
-        expected = alone.poll(lambda _, p=position: p, 4)
-        got = feed.poll(lambda _, p=position: p, 4)
+        expected = alone.poll(at(position), 4)
+        got = feed.poll(at(position), 4)
         assert got == expected
         # A second reader at the same position gets the same answer from the cache.
-        assert feed.poll(lambda _, p=position: p, 4) == expected
+        assert feed.poll(at(position), 4) == expected
         if not expected:
             break
         position = expected[-1].position
@@ -127,7 +132,7 @@ def test_a_projector_far_behind_never_grows_the_cache_past_its_bound(
     shared = SharedLog(chain_ledger.recorder, chain_ledger.mapper, max_items=6)
     ahead, behind = shared.feed(), shared.feed()
     position = 0
-    while items := ahead.poll(lambda _, p=position: p, 3):
+    while items := ahead.poll(at(position), 3):
         position = items[-1].position
         assert shared.kept() <= 6
     # The one behind reads from 0 again, past what is kept: the bound still holds.
