@@ -231,14 +231,29 @@ class Encoder:
 
     def row_json(self, values: Row) -> str:
         shown: dict[str, Any] = {}
+        composition = self._composition
         for i, (name, value) in enumerate(zip(self._names, values, strict=True)):
-            if i in self._composition and value is not None:
+            if i in composition and value is not None:
                 # SQLite returns the stored JSON text, PostgreSQL a dict of strings.
                 parsed = json.loads(value) if isinstance(value, str) else value
                 shown[name] = {k: str(v) for k, v in sorted(parsed.items())}
             else:
-                shown[name] = to_text(value)
-        return json.dumps(shown, separators=(",", ":"))
+                shown[name] = as_text(value)
+        return _compact(shown)
+
+
+#: The change log's JSON: one encoder made once, not one per row.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def as_text(value: Any) -> Any:
+    """:func:`~lodestone.projections.tables.to_text`, answering the commonest values
+    (exactly text, int or None: most of what a write returns) without its checks; the
+    profile of a catch-up shows it called for every value of every row."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
+    return to_text(value)
 
 
 def returning(write: Write, dialect: Dialect) -> str:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from lodestone.projections import changes, tracking
 from lodestone.projections.base import ModelReplaced
-from lodestone.projections.changes import Change, Encoder, Page
+from lodestone.projections.changes import Change, Encoder, Page, as_text
 from lodestone.projections.tables import (
     FROM_TEXT,
     SQLITE,
@@ -92,7 +92,7 @@ class SQLiteView(TableView[W]):
         finally:
             self._open.buffer = None
         batches = [
-            (write, [tuple(map(to_text, row)) for row in rows])
+            (write, [tuple(map(as_text, row)) for row in rows])
             for write, rows in buffer.rows.items()
             if rows
         ]

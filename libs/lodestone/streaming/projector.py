@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lodestone.ledger import Ledger
 from lodestone.projections.base import ModelReplaced, Projection, View
 from lodestone.projections.genealogy import GenealogyProjection, GenealogyView
 from lodestone.projections.tables import TableView
-from lodestone.streaming.feeds import Feed, NotificationLogFeed
+from lodestone.streaming.feeds import Feed, NotificationLogFeed, SharedLog
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,15 @@ class Projector:
 def log_projector(ledger: Ledger, projection: Projection, view: View[Any]) -> Projector:
     """``projection`` following the ledger's notification log."""
     return Projector(projection, view, NotificationLogFeed(ledger.recorder, ledger.mapper))
+
+
+def shared_log_projectors(
+    ledger: Ledger, models: Iterable[tuple[str, Projection, View[Any]]]
+) -> dict[str, Projector]:
+    """Projectors of one process following the notification log together: it is read
+    and decoded once for all of them (each keeps its own positions and transactions)."""
+    shared = SharedLog(ledger.recorder, ledger.mapper)
+    return {name: Projector(projection, view, shared.feed()) for name, projection, view in models}
 
 
 def genealogy_projector(ledger: Ledger, view: GenealogyView) -> Projector:

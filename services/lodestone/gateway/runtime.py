@@ -45,7 +45,7 @@ from lodestone.reads.anomalies import AnomalyBook
 from lodestone.streaming import change_topics
 from lodestone.streaming.checkpoints import CheckpointLoop, CheckpointPublisher
 from lodestone.streaming.feeds import NotificationLogFeed
-from lodestone.streaming.projector import Projector, log_projector
+from lodestone.streaming.projector import Projector, shared_log_projectors
 from lodestone.streaming.rebuild import upgrade_beside
 from lodestone.streaming.relay import Relay
 
@@ -61,11 +61,11 @@ class Runtime:
         # Every registered read model: its view, and on the embedded default its own
         # projector (each keeps its own positions, so each catches up alone).
         self.views: dict[str, View[Any]] = {e.name: open_view(settings, e) for e in REGISTRY}
+        # They share one reader of the notification log, which decodes each event once.
         self.projectors: dict[str, Projector] = (
-            {
-                e.name: log_projector(self.ledger, e.projection(), self.views[e.name])
-                for e in REGISTRY
-            }
+            shared_log_projectors(
+                self.ledger, [(e.name, e.projection(), self.views[e.name]) for e in REGISTRY]
+            )
             if settings.embedded_projector
             else {}
         )
