@@ -48,9 +48,9 @@ def test_a_trade_ledger_table_has_its_row_type_s_fields_as_columns(table: Any) -
     assert table.column_names == [f.name for f in fields(table.row)]
 
 
-def test_the_registry_runs_the_trade_ledger_at_version_2() -> None:
+def test_the_registry_runs_the_trade_ledger_at_version_3() -> None:
     assert REGISTRY["trades"].projection is TradesProjection
-    assert REGISTRY["trades"].version == 2
+    assert REGISTRY["trades"].version == 3
 
 
 def test_the_export_dashboard_covers_exactly_the_controlled_elements() -> None:
