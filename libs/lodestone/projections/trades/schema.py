@@ -406,7 +406,7 @@ def keep_totals(session: Session, batches: Iterable[UUID]) -> None:
     session.executemany(_apply_contribution(dialect, negate=False), ids)
 
 
-def _kept_dimension(where: LineFilter, by: Sequence[Key]) -> str | None:
+def kept_dimension(where: LineFilter, by: Sequence[Key]) -> str | None:
     """The dimension of the kept totals that answers ``where`` grouped ``by``; None if
     none can (a seller, a client, a party named, or both a client and a country)."""
     if where.seller is not None or where.client is not None or where.party is not None:
@@ -672,7 +672,7 @@ class TradesTables(TableView[Writer], TradesView):
 
     def totals(self, where: LineFilter, by: Sequence[Key]) -> list[Total]:
         query, params = totals_query(where, by)
-        dimension = _kept_dimension(where, by)
+        dimension = kept_dimension(where, by)
         if dimension is not None:
             query, params = kept_totals_query(where, by, dimension)
         return [t for t in self._query(query, params) if t.lines]
