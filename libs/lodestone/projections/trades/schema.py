@@ -12,6 +12,13 @@ when the projection records the line and rewritten whenever the batch's lines or
 composition change, so that totals by element and the export dashboard are one
 aggregate over one table and nothing is multiplied when read.
 
+Totals are kept as rows too (``trade_totals``, see ``KeptTotal``): after each write
+transaction the view subtracts what each batch it touched added before (kept per batch
+in ``trade_batch_totals``) and adds what its lines and content rows add now, by exact
+addition in SQL, so a total reads a few rows whatever order the events came in.
+Totals that name a company (seller, client, an operator's own lines) keep the query
+over the lines.
+
 Each stored table's columns are its row type's fields, in order (a test holds them
 equal); ``LISTED``, ``TOTAL`` and ``COUNT`` are not stored: they are the shapes of answers.
 """
