@@ -29,7 +29,8 @@ from lodestone.projections.trades.view import Writer
 NAME = "trades"
 # Bump when the rows change meaning: a rebuild from position 0 follows.
 # 2: each line's element content kept with it (trade_contents).
-VERSION = 2
+# 3: totals kept as rows (trade_totals), per batch what it adds (trade_batch_totals).
+VERSION = 3
 
 #: The event types that make a line, as a correction names them.
 LINE_EVENTS = frozenset({"CustodyTransferred", "ShipmentExported", "ShipmentReceived"})

@@ -87,6 +87,44 @@ class Content:
 
 
 @dataclass(frozen=True)
+class KeptTotal:
+    """The sum of every line (``element`` "") or every content row of one element with
+    that kind, month and material, per ``dimension``: "" (all lines, ``key`` ""),
+    "client" (``key`` the client's id) or "destination" (``key`` the country; "" for a
+    line with none). Kept as events come, so that a total reads a few rows. ``id``:
+    those six joined by "|", one column to key and order the rows by."""
+
+    id: str
+    dimension: str
+    key: str
+    element: str
+    kind: str
+    month: str
+    material: str
+    kg: Decimal | None
+    lines: int
+    element_kg: Decimal | None
+
+
+@dataclass(frozen=True)
+class BatchTotal:
+    """What one batch's lines add to a kept total now: subtracted when the batch
+    changes, before its new contribution is added."""
+
+    batch_id: UUID
+    id: str
+    dimension: str
+    key: str
+    element: str
+    kind: str
+    month: str
+    material: str
+    kg: Decimal | None
+    lines: int
+    element_kg: Decimal | None
+
+
+@dataclass(frozen=True)
 class Party:
     id: UUID
     kind: str  # actor | licence

@@ -12,6 +12,13 @@ when the projection records the line and rewritten whenever the batch's lines or
 composition change, so that totals by element and the export dashboard are one
 aggregate over one table and nothing is multiplied when read.
 
+Totals are kept as rows too (``trade_totals``, see ``KeptTotal``): after each write
+transaction the view subtracts what each batch it touched added before (kept per batch
+in ``trade_batch_totals``) and adds what its lines and content rows add now, by exact
+addition in SQL, so a total reads a few rows whatever order the events came in.
+Totals that name a company (seller, client, an operator's own lines) keep the query
+over the lines.
+
 Each stored table's columns are its row type's fields, in order (a test holds them
 equal); ``LISTED``, ``TOTAL`` and ``COUNT`` are not stored: they are the shapes of answers.
 """
@@ -36,12 +43,16 @@ from lodestone.projections.tables import (
     Table,
     TableView,
     Write,
+    to_text,
     upsert,
 )
+from lodestone.projections.tracking import Session
 from lodestone.projections.trades.projection import NAME, VERSION
 from lodestone.projections.trades.rows import (
+    BatchTotal,
     Content,
     Element,
+    KeptTotal,
     Line,
     ListedLine,
     Party,
@@ -133,6 +144,23 @@ CONTENTS = Table(
         Index("trade_contents_by_seller", ("seller_id",)),
         Index("trade_contents_by_client", ("client_id",)),
     ),
+)
+_TOTAL_KEY = ("dimension", "key", "element", "kind", "month", "material")
+_TOTAL_COLUMNS = (
+    Column("id", Kind.TEXT, not_null=True),
+    *(Column(name, Kind.TEXT, not_null=True) for name in _TOTAL_KEY),
+    Column("kg", Kind.DECIMAL),
+    Column("lines", Kind.INT, not_null=True),
+    Column("element_kg", Kind.DECIMAL),
+)
+#: Totals kept as rows (see ``KeptTotal``): written by the view after the projection's
+#: rows (``_derive``), not in the change log (a total names clients by id).
+KEPT = Table("trade_totals", _TOTAL_COLUMNS, key=("id",), row=KeptTotal)
+BATCH_TOTALS = Table(
+    "trade_batch_totals",
+    (Column("batch_id", Kind.UUID, not_null=True), *_TOTAL_COLUMNS),
+    key=("batch_id", "id"),
+    row=BatchTotal,
 )
 PARTIES = Table(
     "trade_parties",
@@ -268,6 +296,180 @@ REFRESH_CONTENTS = Write(CONTENTS, _refresh_contents)
 
 #: Exact sum and product per database: (sum, product) templates.
 EXACT_SQL = {"sqlite": ("dsum({})", "dmul({}, {})"), "postgres": ("SUM({})", "({} * {})")}
+
+# --- totals kept as rows -----------------------------------------------------------------
+# After each transaction, per batch it touched: its old contribution (trade_batch_totals)
+# is subtracted from the kept totals, its new one computed from its lines and content
+# rows as the transaction leaves them, stored, and added. A kept total is then the sum
+# over batches of what their rows add now, whatever order or batching brought them.
+
+#: Exact addition (NULL only where both are) and negation per database.
+#: Sums spelt without trailing zeros (see the SQLite view's ``dadd``).
+_ADD = {"sqlite": "dadd({a}, {b})", "postgres": "trim_scale(COALESCE({a} + {b}, {a}, {b}))"}
+_NEG = {"sqlite": "dneg({})", "postgres": "(-{})"}
+_TOTAL_VALUES = ("kg", "lines", "element_kg")
+
+
+def _text_id(dialect: Dialect, column: str) -> str:
+    return column if dialect.name == "sqlite" else f"{column}::text"
+
+
+def _batch_contribution(dialect: Dialect) -> str:
+    total, _ = EXACT_SQL[dialect.name]
+
+    def plain(value: str) -> str:
+        return _ADD[dialect.name].format(a=value, b="NULL")
+
+    p = dialect.placeholder
+    none = "NULL" if dialect.name == "sqlite" else "CAST(NULL AS NUMERIC)"
+    # The same rows the totals queries read: lines with a kind (the batch's row joined
+    # for the material), content rows with a kind.
+    lines = (
+        "SELECT l.batch_id, l.kind, COALESCE(l.month, '') AS month, "
+        "COALESCE(b.material, '') AS material, "
+        f"COALESCE({_text_id(dialect, 'l.client_id')}, '') AS client, "
+        "COALESCE(l.destination_country, '') AS destination, '' AS element, "
+        f"l.kg AS kg, {none} AS element_kg "
+        "FROM trade_lines l LEFT JOIN trade_batches b ON b.id = l.batch_id "
+        f"WHERE l.batch_id = {p} AND l.kind IS NOT NULL"
+    )
+    contents = (
+        "SELECT c.batch_id, c.kind, COALESCE(c.month, ''), COALESCE(c.material, ''), "
+        f"COALESCE({_text_id(dialect, 'c.client_id')}, ''), "
+        "COALESCE(c.destination_country, ''), c.element, c.line_kg, c.kg "
+        f"FROM trade_lines l JOIN {CONTENTS.name} c ON c.line = {_line_sql(dialect, 'l')} "
+        f"WHERE l.batch_id = {p} AND c.kind IS NOT NULL"
+    )
+    dimensions = "(SELECT '' AS dimension UNION ALL SELECT 'client' UNION ALL SELECT 'destination')"
+    key = (
+        "CASE d.dimension WHEN 'client' THEN s.client "
+        "WHEN 'destination' THEN s.destination ELSE '' END"
+    )
+    return (
+        f"INSERT INTO {BATCH_TOTALS.name} ({', '.join(BATCH_TOTALS.column_names)}) "
+        f"SELECT s.batch_id, {_joined(['d.dimension', key, *_SOURCE_KEY])}, "
+        f"d.dimension, {key}, s.element, s.kind, s.month, s.material, "
+        f"{plain(total.format('s.kg'))}, COUNT(*), {plain(total.format('s.element_kg'))} "
+        f"FROM ({lines} UNION ALL {contents}) s CROSS JOIN {dimensions} d "
+        "WHERE s.kind IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+    )
+
+
+_SOURCE_KEY = ("s.element", "s.kind", "s.month", "s.material")
+
+
+def _joined(parts: Sequence[str]) -> str:
+    return " || '|' || ".join(parts)
+
+
+def _apply_contribution(dialect: Dialect, negate: bool) -> str:
+    def value(column: str) -> str:
+        if not negate:
+            return column
+        return f"-{column}" if column == "lines" else _NEG[dialect.name].format(column)
+
+    updates = ", ".join(
+        f"{c} = "
+        + (
+            f"{KEPT.name}.lines + excluded.lines"
+            if c == "lines"
+            else _ADD[dialect.name].format(a=f"{KEPT.name}.{c}", b=f"excluded.{c}")
+        )
+        for c in _TOTAL_VALUES
+    )
+    return (
+        f"INSERT INTO {KEPT.name} ({', '.join(KEPT.column_names)}) "
+        f"SELECT id, {', '.join(_TOTAL_KEY)}, {', '.join(value(c) for c in _TOTAL_VALUES)} "
+        f"FROM {BATCH_TOTALS.name} WHERE batch_id = {dialect.placeholder} "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def _forget_contribution(dialect: Dialect) -> str:
+    return f"DELETE FROM {BATCH_TOTALS.name} WHERE batch_id = {dialect.placeholder}"
+
+
+def _drop_emptied(dialect: Dialect) -> str:
+    # A total the batch's subtraction left with no line goes: whether it was ever
+    # written depends on how the events were grouped into transactions.
+    return (
+        f"DELETE FROM {KEPT.name} WHERE lines = 0 AND EXISTS (SELECT 1 FROM "
+        f"{BATCH_TOTALS.name} o WHERE o.batch_id = {dialect.placeholder} "
+        f"AND o.id = {KEPT.name}.id)"
+    )
+
+
+def keep_totals(session: Session, batches: Iterable[UUID]) -> None:
+    """Bring the kept totals up to date with ``batches``' rows, in the transaction
+    that wrote them."""
+    dialect = session.dialect
+    ids = [(to_text(b),) if dialect.name == "sqlite" else (b,) for b in dict.fromkeys(batches)]
+    if not ids:
+        return
+    session.executemany(_apply_contribution(dialect, negate=True), ids)
+    session.executemany(_drop_emptied(dialect), ids)
+    session.executemany(_forget_contribution(dialect), ids)
+    session.executemany(_batch_contribution(dialect), [(*i, *i) for i in ids])
+    session.executemany(_apply_contribution(dialect, negate=False), ids)
+
+
+def kept_dimension(where: LineFilter, by: Sequence[Key]) -> str | None:
+    """The dimension of the kept totals that answers ``where`` grouped ``by``; None if
+    none can (a seller, a client, a party named, or both a client and a country)."""
+    if where.seller is not None or where.client is not None or where.party is not None:
+        return None
+    if "client" in by:
+        return None if "destination" in by or where.country is not None else "client"
+    if "destination" in by or where.country is not None:
+        return "destination"
+    return ""
+
+
+def kept_totals_query(
+    where: LineFilter, by: Sequence[Key], dimension: str
+) -> tuple[Query[Total], list[Any]]:
+    """The totals of ``totals_query`` summed from the kept rows of ``dimension``."""
+    by_content = "element" in by or bool(where.elements)
+    conditions = ["t.dimension = ?"]
+    params: list[Any] = [dimension]
+    if where.elements:
+        conditions.append(f"t.element IN ({_marks(where.elements)})")
+        params += where.elements
+    else:
+        conditions.append("t.element <> ''" if by_content else "t.element = ''")
+    if where.kinds:
+        conditions.append(f"t.kind IN ({_marks(where.kinds)})")
+        params += where.kinds
+    for condition, value in (
+        ("t.key = ?", where.country),
+        ("t.material = ?", where.material),
+        ("t.month >= ?", where.from_month),
+        ("t.month <= ?", where.to_month),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+
+    def render(dialect: Dialect) -> str:
+        total, _ = EXACT_SQL[dialect.name]
+        client = "NULLIF(t.key, '')" if dialect.name == "sqlite" else "NULLIF(t.key, '')::uuid"
+        columns = {
+            "month": ("t.month", "t.month"),
+            "client": (client, "t.key"),
+            "destination": ("NULLIF(t.key, '')", "t.key"),
+            "element": ("t.element", "t.element"),
+        }
+        keys = [columns[k][0] if k in by else "NULL" for k in _KEYS]
+        content = total.format("t.element_kg") if by_content else "NULL"
+        select = ", ".join([*keys, total.format("t.kg"), "COALESCE(SUM(t.lines), 0)", content])
+        group = f" GROUP BY {', '.join(columns[k][1] for k in by)}" if by else ""
+        return _in(
+            dialect,
+            f"SELECT {select} FROM {KEPT.name} t WHERE {' AND '.join(conditions)}{group}",
+        )
+
+    return Query(TOTAL, render), params
+
 
 _KEYS = ("month", "client", "destination", "element")
 _KEY_COLUMNS = {
@@ -447,7 +649,7 @@ class _Writer:
 LAYOUT: Layout[Writer] = Layout(
     NAME,
     VERSION,
-    tables=(LINES, BATCHES, ELEMENTS, CONTENTS, PARTIES),
+    tables=(LINES, BATCHES, ELEMENTS, CONTENTS, PARTIES, KEPT, BATCH_TOTALS),
     # In this order within a transaction: a receipt is filled after every line, and
     # the contents are written from all of them.
     writes=(
@@ -477,7 +679,14 @@ class TradesTables(TableView[Writer], TradesView):
 
     def totals(self, where: LineFilter, by: Sequence[Key]) -> list[Total]:
         query, params = totals_query(where, by)
+        dimension = kept_dimension(where, by)
+        if dimension is not None:
+            query, params = kept_totals_query(where, by, dimension)
         return [t for t in self._query(query, params) if t.lines]
+
+    def _derive(self, session: Session, buffer: Buffer) -> None:
+        # Every batch whose lines or content rows the transaction may have changed.
+        keep_totals(session, (row[0] for row in buffer.rows[REFRESH_CONTENTS]))
 
     def compositions(self, versions: Mapping[UUID, int]) -> dict[UUID, dict[str, Decimal]]:
         found: dict[UUID, dict[str, Decimal]] = {id: {} for id in versions}

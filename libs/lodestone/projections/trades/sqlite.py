@@ -24,6 +24,8 @@ class SQLiteTradesView(SQLiteView[Writer], TradesTables):
         self._decoders.update({shape: decoder(shape, FROM_TEXT) for shape in SHAPES})
         with self._lock:
             self._db.create_function("dmul", 2, _multiply, deterministic=True)
+            self._db.create_function("dadd", 2, _add, deterministic=True)
+            self._db.create_function("dneg", 1, _negate, deterministic=True)
             # typeshed types an aggregate as taking and giving ints; SQLite takes any value.
             self._db.create_aggregate("dsum", 1, _Sum)  # type: ignore[arg-type]
 
@@ -32,6 +34,21 @@ def _multiply(a: str | None, b: str | None) -> str | None:
     if a is None or b is None:
         return None
     return str(EXACT.multiply(Decimal(a), Decimal(b)))
+
+
+def _add(a: str | None, b: str | None) -> str | None:
+    # NULL plus NULL stays NULL (a total of lines has no element content); a value
+    # plus NULL is the value (``dadd(x, NULL)`` spells x so). The sum is
+    # spelt without trailing zeros, so that a kept total reads the same whatever
+    # history of additions and subtractions led to it.
+    if a is None and b is None:
+        return None
+    total = EXACT.add(Decimal(a or 0), Decimal(b or 0))
+    return format(EXACT.normalize(total), "f")
+
+
+def _negate(a: str | None) -> str | None:
+    return None if a is None else str(Decimal(a).copy_negate())
 
 
 class _Sum:
