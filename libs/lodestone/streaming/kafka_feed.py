@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 #: Seconds a new feed waits for its topic to appear before it joins its group.
 TOPIC_WAIT = 30.0
 
+#: The longest pause between attempts to reach a broker that went away. kafka-python
+#: doubles the pause up to 30 s by default, so a broker restarted after a few seconds
+#: was found again only tens of seconds later; attempts to a local broker are cheap.
+RECONNECT_BACKOFF_MAX_MS = 2000
+
 
 def source_name(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
@@ -54,6 +59,7 @@ class KafkaFeed:
             auto_offset_reset="earliest",
             max_poll_records=2000,
             isolation_level="read_committed",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         # Join the group only once the topic is in this consumer's metadata: a member
         # that joins before sees no partition of it, is assigned none, and stays so until
