@@ -639,7 +639,17 @@ def check(stack: Stack, result: RunResult, plans: Sequence[Client]) -> None:
                     for (tp, partition), end in ends.items()
                 )
 
-            _wait(projected, stack, "the projector to consume the topic", 180)
+            def behind() -> str:
+                # A failed run drops its database: what a diagnosis needs goes in the error.
+                return "; ".join(
+                    f"{name} {tp}:{partition} at {view.position(source_name(tp, partition))}"
+                    f" of {end}"
+                    for name, view in views.items()
+                    for (tp, partition), end in sorted(ends.items())
+                    if view.position(source_name(tp, partition)) < end
+                )
+
+            _wait(projected, stack, "the projector to consume the topic", 180, behind)
             since = result.phase("projected", since)
             equal = True
             for entry in REGISTRY:
@@ -673,12 +683,19 @@ def check(stack: Stack, result: RunResult, plans: Sequence[Client]) -> None:
         ledger.close()
 
 
-def _wait(condition: Callable[[], bool], stack: Stack, what: str, timeout: float) -> None:
+def _wait(
+    condition: Callable[[], bool],
+    stack: Stack,
+    what: str,
+    timeout: float,
+    describe: Callable[[], str] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             stack.dump_stacks()
-            raise TimeoutError(f"{what} within {timeout} s (stacks dumped to the logs)")
+            detail = f": {describe()}" if describe else ""
+            raise TimeoutError(f"{what} within {timeout} s (stacks dumped to the logs){detail}")
         stack.supervise()
         time.sleep(0.1)
 

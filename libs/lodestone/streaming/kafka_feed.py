@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 #: Seconds a new feed waits for its topic to appear before it joins its group.
 TOPIC_WAIT = 30.0
 
+#: The longest pause between attempts to reach a broker that went away. kafka-python
+#: doubles the pause up to 30 s by default, so a broker restarted after a few seconds
+#: was found again only tens of seconds later; attempts to a local broker are cheap.
+RECONNECT_BACKOFF_MAX_MS = 2000
+
+#: Seconds of polls returning nothing after which the feed checks that it is not
+#: stuck behind the end offsets (see KafkaFeed._check_stalled).
+STALL_CHECK = 10.0
+
 
 def source_name(topic: str, partition: int) -> str:
     return f"{topic}:{partition}"
@@ -40,20 +49,28 @@ class KafkaFeed:
         client_id: str = "lodestone-projector",
         poll_timeout_ms: int = 200,
     ) -> None:
-        from kafka import ConsumerRebalanceListener, KafkaConsumer
-
         self.topic = topic
         self._mapper = mapper
         self._positions = positions
         self._poll_timeout_ms = poll_timeout_ms
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            client_id=client_id,
+        self._bootstrap_servers = bootstrap_servers
+        self._group_id = group_id
+        self._client_id = client_id
+        self._idle_since: float | None = None  # start of the current run of empty polls
+        self._consumer = self._connect()
+
+    def _connect(self) -> Any:
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self._group_id,
+            client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=2000,
             isolation_level="read_committed",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
         )
         # Join the group only once the topic is in this consumer's metadata: a member
         # that joins before sees no partition of it, is assigned none, and stays so until
@@ -61,7 +78,7 @@ class KafkaFeed:
         # made a moment later (the fault-injection run found read models 3 minutes
         # behind). A topic still missing after the wait is subscribed to as before.
         deadline = time.monotonic() + TOPIC_WAIT
-        while not self._consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+        while not consumer.partitions_for_topic(self.topic) and time.monotonic() < deadline:
             time.sleep(0.2)
         feed = self
 
@@ -70,9 +87,11 @@ class KafkaFeed:
                 log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
             def on_partitions_assigned(self, assigned: Any) -> None:
-                feed._seek(assigned, feed._positions)
+                for tp in assigned:
+                    consumer.seek(tp, feed._positions(source_name(tp.topic, tp.partition)))
 
-        self._consumer.subscribe([topic], listener=Seek())
+        consumer.subscribe([self.topic], listener=Seek())
+        return consumer
 
     def _seek(self, partitions: Any, positions: Positions) -> None:
         for tp in partitions:
@@ -81,6 +100,10 @@ class KafkaFeed:
     def poll(self, positions: Positions, limit: int) -> Sequence[Item]:
         self._positions = positions
         batches = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=limit)
+        if not batches:
+            self._check_stalled(positions)
+            return []
+        self._idle_since = None
         items = []
         for tp, records in batches.items():
             source = source_name(tp.topic, tp.partition)
@@ -89,6 +112,47 @@ class KafkaFeed:
                 # The position stored is the NEXT offset to read.
                 items.append(Item(source, record.offset + 1, event))
         return items
+
+    def _check_stalled(self, positions: Positions) -> None:
+        """After STALL_CHECK seconds of empty polls, compare the read model's positions
+        with the end offsets; if it is behind, make a new consumer.
+
+        kafka-python 3.0.12 can leave a member that rejoined its group holding its
+        partitions, all still marked as being revoked (``_pending_revocation``), so it
+        fetches none of them and polls return nothing for ever while the group shows
+        the partitions assigned (the fault-injection run found a read model at offset 0
+        of every partition after 180 s). A new consumer joins afresh and the listener
+        seeks to the view's positions, so nothing is skipped or applied twice."""
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+            return
+        if now - self._idle_since < STALL_CHECK:
+            return
+        self._idle_since = now  # at most one check per STALL_CHECK of empty polls
+        from kafka.errors import KafkaError
+
+        assigned = list(self._consumer.assignment())
+        try:
+            ends = self._consumer.end_offsets(assigned) if assigned else {}
+        except KafkaError as error:  # the broker away: nothing to compare with yet
+            log.info("stall check skipped: %s", error)
+            return
+        behind = {
+            tp.partition: (positions(source_name(tp.topic, tp.partition)), end)
+            for tp, end in ends.items()
+            if positions(source_name(tp.topic, tp.partition)) < end
+        }
+        if not behind:
+            return
+        log.warning(
+            "no records for %.0f s although behind the end offsets (partition: (position, "
+            "end) %s): consuming through a new consumer",
+            STALL_CHECK,
+            behind,
+        )
+        self._consumer.close()
+        self._consumer = self._connect()
 
     def rewind(self, positions: Positions) -> None:
         self._seek(self._consumer.assignment(), positions)
