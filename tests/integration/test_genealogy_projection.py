@@ -588,6 +588,9 @@ def test_the_projector_process_runs_the_chosen_projections_in_their_own_groups(
         return LogAsKafka(chain_ledger)
 
     monkeypatch.setattr(projector_main, "KafkaFeed", kafka_feed)
+    # No broker here: the topic the process makes before joining its groups is noted.
+    topics: list[str] = []
+    monkeypatch.setattr(projector_main, "create_topic", lambda _s, topic, *a: topics.append(topic))
     monkeypatch.delenv("LODESTONE_PROJECTOR_GROUP", raising=False)
     settings = Settings(
         data_dir=tmp_path / "data", postgres_url=None, kafka_bootstrap_servers="unused:9092"
@@ -609,6 +612,7 @@ def test_the_projector_process_runs_the_chosen_projections_in_their_own_groups(
         runner.join(timeout=30)
 
     assert groups == ["lodestone.genealogy.v2"]
+    assert topics == [settings.kafka_topic]
     view = SQLiteGenealogyView(settings.read_model_path)
     assert view.fingerprint() == reference.fingerprint()
     view.close()

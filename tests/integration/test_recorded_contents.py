@@ -276,7 +276,7 @@ def test_a_read_model_of_version_1_is_emptied_and_rebuilt_to_the_same_rows(
     demo_ledgers: dict[int, Ledger], backend: Backend, open_view: OpenView, model: str
 ) -> None:
     ledger = demo_ledgers[SEEDS[0]]
-    assert REGISTRY[model].version == 2
+    assert REGISTRY[model].version >= 2  # trades is at 3 since its kept totals
     old = projected(ledger, model, open_view(model, "rm"))
     before = old.fingerprint()
     stamp_version(backend, old, model, 1)
