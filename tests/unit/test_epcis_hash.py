@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lodestone.epcis.hashing import event_hash, prehash, utc_millis
+from lodestone.epcis.hashing import event_hash, namespaces_of, prehash, utc_millis
 
 # Vectors: RalphTro/epcis-event-hash-generator @ 5d2f1c389a1599af40fe1b530b62e0ca59ab818f,
 # tests/examples/TimeStampRoundOff.jsonld with its .hashes and .prehashes (events below
@@ -181,3 +181,51 @@ def test_times_are_utc_milliseconds_rounded_half_even() -> None:
     assert utc_millis("2023-02-02T12:04:03.1415+01:00") == "2023-02-02T11:04:03.142Z"
     assert utc_millis("2023-02-02T11:04:03Z") == "2023-02-02T11:04:03.000Z"
     assert utc_millis("2023-02-02T11:04:59.9996Z") == "2023-02-02T11:05:00.000Z"
+
+
+# Same repository and commit: tests/examples/epcisDocWithSensorComponent.jsonld (its one
+# event and its @context prefixes) and its .hashes: CURIE values expanded by the
+# document's prefixes, sensor reports sorted, Digital Link hosts normalised.
+SENSOR_NAMESPACES = {"cbv": "https://ref.gs1.org/cbv/", "gs1": "https://gs1.org/voc/"}
+SENSOR_EVENT: dict[str, Any] = {
+    "type": "ObjectEvent",
+    "eventTime": "2022-04-07T10:00:00.000Z",
+    "eventTimeZoneOffset": "+01:00",
+    "epcList": ["https://id.example.com/8003/040123450007718765"],
+    "action": "OBSERVE",
+    "bizStep": "sensor_reporting",
+    "readPoint": {"id": "https://id.example.com/414/4012345000054"},
+    "sensorElementList": [
+        {
+            "sensorReport": [
+                {
+                    "type": "gs1:Angle",
+                    "value": 42.698334,
+                    "component": "cbv:Comp-latitude",
+                    "uom": "DD",
+                    "coordinateReferenceSystem": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                },
+                {
+                    "type": "gs1:Angle",
+                    "value": 23.319941,
+                    "component": "cbv:Comp-longitude",
+                    "uom": "DD",
+                    "coordinateReferenceSystem": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                },
+            ]
+        }
+    ],
+}
+SENSOR_HASH = (
+    "ni:///sha-256;bb12b0e4a573819c15796579560efbe6bd5e337f5c8c5cdf81f983a39947f629?ver=CBV2.0"
+)
+
+
+def test_reference_vector_of_the_sensor_component_example_matches() -> None:
+    assert event_hash(SENSOR_EVENT, SENSOR_NAMESPACES) == SENSOR_HASH
+
+
+def test_the_namespaces_of_a_context_are_its_prefixes() -> None:
+    context = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", RE]
+
+    assert namespaces_of(context) == RE

@@ -234,7 +234,8 @@ class _Hasher:
         spelt = []
         for entry in entries:
             kind = f"type={self.value(entry['type'], _BARE[name])}" if "type" in entry else ""
-            spelt.append(f"{kind}{key}={self.value(entry[key])}")
+            value = f"{key}={self.value(entry[key])}" if key in entry else ""
+            spelt.append(kind + value)
         return name + "".join(sorted(spelt))
 
     # --- everything else: ilmd, extensions --------------------------------------------
