@@ -243,6 +243,9 @@ class _Mapper:
         self.root = root
         self._batches: dict[UUID, Batch | None] = {}
         self._sees: dict[UUID, bool] = {}
+        # A lineage names the same facilities, companies and steps many times: each is
+        # read from the ledger once per export.
+        self._names: dict[tuple[str, UUID], Any] = {}
 
     # --- who may see what: the query layer's rule, per batch ---------------------------
 
@@ -266,16 +269,29 @@ class _Mapper:
             return lot_urn(actor, lot)
         return f"urn:lodestone:batch:{id}"
 
+    def _once(self, kind: str, id: UUID, read: Callable[[UUID], Any]) -> Any:
+        if (kind, id) not in self._names:
+            self._names[(kind, id)] = read(id)
+        return self._names[(kind, id)]
+
     def facility(self, id: UUID) -> str:
+        found: str = self._once("facility", id, self._facility)
+        return found
+
+    def _facility(self, id: UUID) -> str:
         facility = self.ledger.facility(id)
         owner = self.ledger.actor(facility.owner_id)
         return f"urn:lodestone:facility:{owner.code}:{facility.code}"
 
     def party(self, id: UUID) -> str:
-        return f"urn:lodestone:actor:{self.ledger.actor(id).code}"
+        code: str = self._once("actor", id, lambda i: self.ledger.actor(i).code)
+        return f"urn:lodestone:actor:{code}"
 
     def licence(self, id: UUID | None) -> str | None:
-        return self.ledger.licence(id).number if id else None
+        if id is None:
+            return None
+        number: str = self._once("licence", id, lambda i: self.ledger.licence(i).number)
+        return number
 
     # --- events -------------------------------------------------------------------------
 
@@ -500,6 +516,10 @@ class _Mapper:
 
     def untraced(self, transformation_id: UUID) -> list[dict[str, Any]]:
         """The untraced inputs the step declared (iron, boron...), from its record."""
+        found: list[dict[str, Any]] = self._once("step", transformation_id, self._untraced)
+        return found
+
+    def _untraced(self, transformation_id: UUID) -> list[dict[str, Any]]:
         found = hist.entries(self.ledger, self.rows.for_aggregates([transformation_id]))
         inputs: list[dict[str, Any]] = found[0].facts.get("untraced_inputs", []) if found else []
         return [
