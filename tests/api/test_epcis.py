@@ -231,3 +231,11 @@ def test_the_document_points_at_the_gs1_and_the_rare_earth_contexts(demo: Any) -
     assert context[0] == "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
     assert {"re": "urn:lodestone:epcis:re:"} in context
     assert context[-1].endswith("/epcis/contexts/rare-earth.jsonld")
+
+
+def test_an_analyst_sees_the_mines_of_the_magnet_lot(demo: Any) -> None:
+    events = _events(_export(demo, "analyst", "upstream"))
+
+    mined = [e for e in events if e.get("re:ledgerEvent") == "OreExtracted"]
+    assert mined and all(e["readPoint"]["id"].startswith("urn:lodestone:facility:") for e in mined)
+    assert all(e["quantityList"][0]["epcClass"].startswith("urn:lodestone:batch:") for e in mined)

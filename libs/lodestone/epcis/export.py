@@ -45,8 +45,9 @@ the error declaration: a correction does not change the id of what it corrects.
 Redaction is the query layer's (``lodestone.reads.batches.sees``): the lot references,
 facilities, parties, contracts, prices, licences and shipment ids of a batch are shown
 to its parties, auditors, regulators and admins; others get the batch as
-``urn:lodestone:batch:<id>`` (the id the trace answers show them), no facility and no
-commercial field, as the trace and state answers do. The event hash is that of the
+``urn:lodestone:batch:<id>`` (the id the trace answers show them), no facility but the
+origin (mine or recycling intake) and no commercial field, as the trace and state
+answers do. The event hash is that of the
 event as exported, so a redacted event has its own id.
 
 Masses are exact: decimals are written as JSON numbers from their decimal text
@@ -362,7 +363,9 @@ class _Mapper:
             "quantityList": [_qty(self.lot(id), f["mass_kg"])],
             "bizStep": "commissioning",
             "disposition": "active",
-            **self._where(f["facility_id"], sees),
+            # The mine or recycling intake is provenance, shown to everyone (mines are not
+            # clients), as the trace answers show it.
+            **self._where(f["facility_id"], True),
             "ilmd": {k: v for k, v in ilmd.items() if v is not None},
         }
 
