@@ -167,6 +167,9 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/batches"): Rule(EVERYONE, scene=ore_1, query="?id={id}"),
     ("GET", "/v1/batches/{actor}/{lot}"): Rule(EVERYONE, scene=ore_1),
     ("GET", "/v1/batches/{actor}/{lot}/upstream"): Rule(EVERYONE, scene=ore_1),
+    # EPCIS: the export redacts by role as the trace does; its context is public vocabulary
+    ("GET", "/v1/batches/{actor}/{lot}/epcis"): Rule(EVERYONE, scene=ore_1),
+    ("GET", "/epcis/contexts/rare-earth.jsonld"): Rule(EVERYONE, public=True),
     ("GET", "/v1/batches/{actor}/{lot}/downstream"): Rule(EVERYONE, scene=ore_1),
     ("GET", "/v1/batches/{actor}/{lot}/provenance"): Rule(EVERYONE, scene=ore_1),
     # inventory and licences: reads (operators see their own stock; an export licence's

@@ -18,6 +18,7 @@ from lodestone.gateway.routes import (
     audit,
     batches,
     declarations,
+    epcis,
     events,
     graphs,
     health,
@@ -88,7 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(events.router)
     # The reads of read models accept ``wait_for``/``If-Position`` (read-your-writes).
-    for read in (batches, audit, reports, trades, inventory, licences, anomalies):
+    app.include_router(epcis.contexts)  # the extension's JSON-LD context: public vocabulary
+    for read in (batches, epcis, audit, reports, trades, inventory, licences, anomalies):
         app.include_router(read.router, dependencies=[ReadAfter], responses=problems.WAIT_ERRORS)
     app.include_router(streams.router)
     app.include_router(graphs.router, dependencies=[ReadAfter], responses=problems.WAIT_ERRORS)
