@@ -42,8 +42,31 @@ REFERENCE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,}$")
 FIGURE = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # a mass or a count, not a code: not followed
 FOUND = re.compile(r"^/v1/(actors|facilities|licences)/([^/?]+)$")
-COMMERCIAL = ("contract", "price", "currency", "consignee", "end_user", "end_use")
+COMMERCIAL = (
+    "contract",
+    "price",
+    "currency",
+    "consignee",
+    "end_user",
+    "end_use",
+    # the same in an EPCIS export
+    "bizTransactionList",
+    "re:price",
+    "re:currency",
+    "re:endUser",
+)
 MAX_REQUESTS = 4_000
+#: What a batch reference leads to: its state, traces, drawing and EPCIS exports.
+TAILS = (
+    "",
+    "/upstream",
+    "/downstream",
+    "/provenance",
+    "/graph.svg",
+    "/epcis?lineage=upstream",
+    "/epcis?lineage=downstream",
+)
+EPCIS_ID = re.compile(r"^urn:lodestone:(batch|lot|facility):(.+)$")
 #: Answers of the read models that need no reference: every walk starts there too.
 READ_MODEL_STARTS = [
     "/v1/trades",
@@ -196,8 +219,17 @@ def _explore(
             elif UUID_TEXT.fullmatch(value):
                 follow(f"/v1/batches?id={value}")
             elif REFERENCE.match(value):
-                for tail in ("", "/upstream", "/downstream", "/provenance", "/graph.svg"):
+                for tail in TAILS:
                     follow(f"/v1/batches/{value}{tail}")
+            elif EPCIS_ID.match(value):  # the identifiers an EPCIS export uses
+                kind, rest = EPCIS_ID.match(value).groups()  # type: ignore[union-attr]
+                if kind == "batch":
+                    follow(f"/v1/batches?id={rest}")
+                elif kind == "lot":
+                    for tail in TAILS:
+                        follow(f"/v1/batches/{rest.replace(':', '/', 1)}{tail}")
+                else:
+                    follow(f"/v1/facilities/{rest.split(':')[-1]}")
             elif CODE.match(value) and not FIGURE.fullmatch(value):
                 for prefix in ("/v1/actors/", "/v1/facilities/", "/v1/licences/"):
                     follow(prefix + value)
@@ -245,6 +277,7 @@ def test_an_analyst_reaches_no_company_beyond_the_mines_by_joining_answers(demo)
     answers = _explore(client, _key(client, "analyst", None), _starts(chain), chain.months())
 
     assert len(answers) > 100  # the walk went far: traces, states by id, directories
+    assert any("/epcis?" in answer.split(" ", 1)[0] for answer in answers)  # and exports
     assert _leaks(answers, chain.forbidden(None)) == []
 
 
