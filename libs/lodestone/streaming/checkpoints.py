@@ -19,6 +19,7 @@ from typing import Any
 
 from lodestone import integrity
 from lodestone.audit.checkpointer import Checkpointer, TamperDetected
+from lodestone.infra.kafka.producers import close_quietly
 from lodestone.ledger.stores import Checkpoint, CheckpointStore, PositionStore
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,17 @@ class CheckpointPublisher:
         self._positions.set(self.name, pending[-1]["seq"])
         return len(pending)
 
+    def close(self) -> None:
+        """Close the producer (without waiting: what was not acknowledged is published
+        again by the next publisher)."""
+        close_quietly(self._producer)
+
 
 class CheckpointLoop:
     """``connect`` builds the publisher; it is called again until it succeeds, so a
-    broker that is down delays publication, never the checkpoints themselves."""
+    broker that is down delays publication, never the checkpoints themselves. A
+    publisher that failed is closed and built again (its producer may have lost the
+    broker for good, as the relay's can)."""
 
     def __init__(
         self,
@@ -85,6 +93,11 @@ class CheckpointLoop:
                 pass
         return made
 
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+            self.publisher = None
+
     def run(self, stop: threading.Event, interval: float) -> None:
         while not stop.wait(interval):
             try:
@@ -95,6 +108,8 @@ class CheckpointLoop:
                 return
             except Exception as error:
                 log.warning("checkpoint not made or not published (%s); retrying", error)
+                if self._connect is not None:
+                    self.close()
 
 
 def read_published(

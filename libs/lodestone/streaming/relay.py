@@ -5,20 +5,31 @@ the relayed position, produce them (key = aggregate id, acks=all, idempotent pro
 wait until the broker acknowledged every one, THEN record the new position. A crash
 anywhere before that last step means the same events are produced again on restart:
 repeats, never gaps. Consumers drop repeats by (aggregate id, version).
+
+A producer whose batch was not acknowledged is closed and replaced (``connect``), never
+retried for ever: kafka-python's producer can lose a broker that was killed and started
+again and then time out every send (the fault-injection run found it), and a producer
+knows only the addresses it started with.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
+from lodestone.infra.kafka.producers import close_quietly
 from lodestone.ledger.stores import PositionStore
 from lodestone.streaming import codec
 
 log = logging.getLogger(__name__)
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not acknowledge a batch: nothing was recorded as relayed."""
 
 
 class Relay:
@@ -33,10 +44,15 @@ class Relay:
         topic: str = codec.TOPIC,
         batch_size: int = 2000,
         ack_timeout: float = 30.0,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
+        """``connect`` makes a new producer: with it, a producer whose batch failed is
+        closed and replaced before the next attempt (the relay then owns its producers;
+        ``close`` closes the current one)."""
         self._recorder = recorder
         self._mapper = mapper
-        self._producer = producer
+        self._producer: Any = producer
+        self._connect = connect
         self._positions = positions
         self.topic = topic
         self.batch_size = batch_size
@@ -53,17 +69,22 @@ class Relay:
         )
         if not notifications:
             return 0
-        futures = []
-        for notification in notifications:
-            record = codec.encode(notification, self._mapper)
-            futures.append(
+        records = [codec.encode(notification, self._mapper) for notification in notifications]
+        try:
+            if self._producer is None:
+                assert self._connect is not None
+                self._producer = self._connect()
+            futures = [
                 self._producer.send(
                     self.topic, key=record.key, value=record.value, headers=record.headers
                 )
-            )
-        self._producer.flush(timeout=self.ack_timeout)
-        for future in futures:
-            future.get(timeout=self.ack_timeout)  # raises if the broker did not acknowledge
+                for record in records
+            ]
+            self._producer.flush(timeout=self.ack_timeout)
+            for future in futures:
+                future.get(timeout=self.ack_timeout)  # raises if the broker did not acknowledge
+        except Exception as error:
+            raise PublishFailed(f"{type(error).__name__}: {error}") from error
         self._positions.set(self.name, notifications[-1].id)
         return len(notifications)
 
@@ -71,11 +92,29 @@ class Relay:
         while not stop.is_set():
             try:
                 relayed = self.run_once()
-            except Exception as error:
+            except PublishFailed as error:
                 # The position did not move: the next attempt produces these events
-                # again (the broker may be down; the ledger keeps accepting events).
+                # again (the broker may be down; the ledger keeps accepting events),
+                # through a new producer when the relay can make one.
                 log.warning("relay could not publish (%s); retrying", error)
+                self._renew()
+                stop.wait(1.0)
+                continue
+            except Exception as error:  # reading or encoding: the producer is not to blame
+                log.warning("relay could not read its next events (%s); retrying", error)
                 stop.wait(1.0)
                 continue
             if not relayed:
                 stop.wait(interval)
+
+    def _renew(self) -> None:
+        if self._connect is None or self._producer is None:
+            return
+        close_quietly(self._producer)
+        self._producer = None  # the next attempt connects (and fails again if it cannot)
+
+    def close(self) -> None:
+        """Close the current producer, when the relay makes its own (``connect``)."""
+        if self._connect is not None and self._producer is not None:
+            close_quietly(self._producer)
+            self._producer = None

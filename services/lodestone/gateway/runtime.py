@@ -27,7 +27,7 @@ from lodestone.bootstrap.stores import (
 )
 from lodestone.gateway.auth import Throttle
 from lodestone.gateway.fanout import Fanout
-from lodestone.infra.kafka.producers import producer
+from lodestone.infra.kafka.producers import close_quietly, producer
 from lodestone.infra.kafka.topics import create_topic
 from lodestone.infra.postgres.stores import PostgresWriterLock
 from lodestone.infra.sqlite.stores import SQLiteWriterLock
@@ -182,12 +182,20 @@ class Runtime:
         else:
             return
         self._producers.append(kafka)
+
+        def connect() -> Any:  # a producer that failed is replaced by a new one
+            assert settings.kafka_bootstrap_servers
+            renewed = producer(settings.kafka_bootstrap_servers)
+            self._producers.append(renewed)
+            return renewed
+
         Relay(
             self.ledger.recorder,
             self.ledger.mapper,
             kafka,
             self._tables.positions,
             topic=settings.kafka_topic,
+            connect=connect,
         ).run(stop, interval)
 
     def _checkpoints(self, stop: threading.Event, _: float) -> None:
@@ -273,7 +281,9 @@ class Runtime:
         for thread in self._threads:
             thread.join(timeout=10)
         for kafka in self._producers:
-            kafka.close()
+            # Without waiting on a broker that may be gone: what was not acknowledged
+            # was not recorded as relayed (or published) and goes out again next time.
+            close_quietly(kafka)
         for view in self.views.values():
             view.close()
         for fanout in self._fanouts.values():

@@ -34,19 +34,30 @@ def build(settings: Settings) -> tuple[Relay, CheckpointLoop, list[Any], list[Co
     create_topic(bootstrap, settings.checkpoint_topic, 1, settings.kafka_retention_ms)
     ledger = build_ledger(settings)
     tables = build_ledger_tables(settings)  # positions and checkpoints on one connection
-    kafka = producer(bootstrap)
+    # Each loop makes its own producers: one that failed is closed and replaced.
     relay = Relay(
-        ledger.recorder, ledger.mapper, kafka, tables.positions, topic=settings.kafka_topic
+        ledger.recorder,
+        ledger.mapper,
+        producer(bootstrap),
+        tables.positions,
+        topic=settings.kafka_topic,
+        connect=lambda: producer(bootstrap),
     )
-    publisher = CheckpointPublisher(
-        tables.checkpoints, kafka, tables.positions, topic=settings.checkpoint_topic
-    )
-    loop = CheckpointLoop(Checkpointer(ledger.recorder, tables.checkpoints), lambda: publisher)
+
+    def publisher() -> CheckpointPublisher:
+        return CheckpointPublisher(
+            tables.checkpoints,
+            producer(bootstrap, client_id="lodestone-checkpoints"),
+            tables.positions,
+            topic=settings.checkpoint_topic,
+        )
+
+    loop = CheckpointLoop(Checkpointer(ledger.recorder, tables.checkpoints), publisher)
     collectors: list[Collector] = [
         StoreCollector(ledger.recorder),
         RelayCollector(ledger.recorder, tables.positions, relay.name),
     ]
-    return relay, loop, [kafka, tables, ledger], collectors
+    return relay, loop, [relay, loop, tables, ledger], collectors
 
 
 def run(settings: Settings, stop: threading.Event) -> None:

@@ -3,7 +3,10 @@ publisher)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def producer(bootstrap_servers: str, client_id: str = "lodestone-relay", in_flight: int = 5) -> Any:
@@ -24,3 +27,20 @@ def producer(bootstrap_servers: str, client_id: str = "lodestone-relay", in_flig
         request_timeout_ms=15_000,
         delivery_timeout_ms=30_000,
     )
+
+
+def close_quietly(producer: Any) -> None:
+    """Close without waiting for what is still queued (its senders produce it again).
+
+    kafka-python 3.0.12's ``close(timeout)`` flushes first and raises when records are
+    still queued, before it stops its sender thread, which then retries them for ever
+    (and the collector's ``close`` at exit raises again): then the sender is stopped
+    here, as ``close`` itself does when a graceful close runs out of time."""
+    try:
+        producer.close(timeout=0)
+    except Exception as error:
+        log.debug("closing a producer failed (%s): its sender is stopped", error)
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        producer._closed = True  # nothing left to close; __del__ must not try again
